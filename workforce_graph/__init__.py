@@ -1,0 +1,38 @@
+"""workforce-graph: multi-agent task automation on LangGraph.
+
+A planner decomposes a request into a DAG of subtasks, a coordinator assigns them to
+plugin workers by declared capability, the workers run in parallel, a verifier decides
+(retry, replan, finish) and a generator writes one answer.
+"""
+
+from workforce_graph.graph import build_workforce_graph
+from workforce_graph.hookspecs import hookimpl
+from workforce_graph.models import ModelConfigError, ModelSet, resolve_model
+from workforce_graph.plugins import WorkerRegistry, collect_workers, get_plugin_manager
+from workforce_graph.settings import WorkforceContext, WorkforceSettings
+from workforce_graph.state import Answer, Subtask, WorkforceInput, WorkforceOutput, WorkforceState
+from workforce_graph.workers import SubtaskContext, SubtaskFailed, WorkerSpec, get_subtask_context
+
+__all__ = [
+    "Answer",
+    "ModelConfigError",
+    "ModelSet",
+    "Subtask",
+    "SubtaskContext",
+    "SubtaskFailed",
+    "WorkerRegistry",
+    "WorkerSpec",
+    "WorkforceContext",
+    "WorkforceInput",
+    "WorkforceOutput",
+    "WorkforceSettings",
+    "WorkforceState",
+    "build_workforce_graph",
+    "collect_workers",
+    "get_plugin_manager",
+    "get_subtask_context",
+    "hookimpl",
+    "resolve_model",
+]
+
+__version__ = "0.1.0"

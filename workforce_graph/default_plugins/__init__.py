@@ -1,0 +1,1 @@
+"""Built-in workers, registered through the same hooks as any third-party plugin."""

@@ -1,0 +1,31 @@
+"""Progress events on LangGraph's ``custom`` stream.
+
+Every event is a JSON-friendly dict with an ``event`` name, the subtask id and worker
+name where one applies, and a timestamp. Consume them with
+``graph.astream(..., stream_mode="custom")``.
+
+Events: ``plan``, ``assigned``, ``started``, ``finished``, ``failed``, ``retry``,
+``replan``, ``answer`` (and ``plan_error`` when no valid plan could be made).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from langgraph.config import get_stream_writer
+
+__all__ = ["EventName", "emit"]
+
+EventName = Literal[
+    "plan", "plan_error", "assigned", "started", "finished", "failed", "retry", "replan", "answer"
+]
+
+
+def emit(event: EventName, **fields: Any) -> None:
+    """Send one progress event; a no-op outside a graph run."""
+    try:
+        writer = get_stream_writer()
+    except RuntimeError:
+        return
+    writer({"event": event, "time": time.time(), **fields})

@@ -1,0 +1,127 @@
+"""The Workforce graph: planner, coordinator, workers, verifier, generator.
+
+::
+
+    START -> planner -> coordinator -> workers -> verifier -> generator -> END
+                ^            ^                        |
+                |            +------ dispatch --------+
+                +------------------- replan ----------+
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+import pluggy
+from langchain_core.language_models import BaseChatModel
+from langgraph.graph import END, START, StateGraph
+
+from workforce_graph.models import ModelSet
+from workforce_graph.nodes.coordinator import make_coordinator
+from workforce_graph.nodes.deps import NodeDeps
+from workforce_graph.nodes.execution import make_workers_node
+from workforce_graph.nodes.generator import make_generator
+from workforce_graph.nodes.planner import make_planner
+from workforce_graph.nodes.verifier import make_verifier, route_after_verification
+from workforce_graph.plugins import WorkerRegistry, collect_workers
+from workforce_graph.settings import WorkforceContext, WorkforceSettings
+from workforce_graph.state import WorkforceInput, WorkforceOutput, WorkforceState
+from workforce_graph.workers import WorkerSpec
+
+__all__ = ["build_workforce_graph"]
+
+
+def route_after_planning(state: WorkforceState) -> Literal["coordinator", "generator"]:
+    return "generator" if state.get("error") else "coordinator"
+
+
+def build_workforce_graph(
+    *,
+    model: str | BaseChatModel | None = None,
+    role_models: Mapping[str, str | BaseChatModel] | None = None,
+    base_url: str | None = None,
+    workers: Iterable[WorkerSpec] | None = None,
+    plugin_manager: pluggy.PluginManager | None = None,
+    max_replans: int = 2,
+    max_retries: int = 1,
+    max_concurrency: int = 32,
+    subtask_timeout_s: float = 300.0,
+    max_tool_calls: int = 15,
+    max_plan_attempts: int = 3,
+    max_subtasks: int = 40,
+    verify_results: bool = False,
+) -> StateGraph[Any, Any, Any, Any]:
+    """Build the Workforce graph, uncompiled, so you choose checkpointer, store and name.
+
+    Args:
+        model: Default model for every role: a chat model or a name such as
+            ``"openai:gpt-4o"``, ``"local"`` or ``"gguf:/path/model.gguf"``
+            (default: ``$WORKFORCE_GRAPH_MODEL``, else ``local``).
+        role_models: Per-role overrides: ``planner``, ``coordinator``, ``worker``,
+            ``verifier``, ``generator``.
+        base_url: An OpenAI-compatible server for model names without a provider.
+        workers: Use exactly these workers instead of the installed plugins.
+        plugin_manager: Collect workers from this plugin manager (default: the
+            process-wide one, with built-ins and installed plugins).
+        max_replans: Replans after a subtask keeps failing.
+        max_retries: Re-runs of a failed subtask before replanning.
+        max_concurrency: Subtasks running at once.
+        subtask_timeout_s: Wall-clock limit of one subtask.
+        max_tool_calls: Tool calls one subtask may make.
+        max_plan_attempts: Planner calls (repairs included) to get a valid plan.
+        max_subtasks: Largest plan accepted.
+        verify_results: Check each result with the verifier model (doubles cost).
+
+    Returns:
+        An uncompiled ``StateGraph``; input ``{"task": ...}`` or ``{"messages": [...]}``,
+        output with ``answer`` and the answer as the last message.
+
+    Example:
+        >>> from langgraph.checkpoint.memory import InMemorySaver
+        >>> graph = build_workforce_graph(model="openai:gpt-4o-mini").compile(
+        ...     checkpointer=InMemorySaver())  # doctest: +SKIP
+        >>> await graph.ainvoke({"task": "Compare X and Y"},
+        ...     {"configurable": {"thread_id": "1"}})  # doctest: +SKIP
+    """
+    registry = WorkerRegistry.of(workers) if workers is not None else collect_workers(plugin_manager)
+    if not registry.available:
+        raise ValueError(
+            "no worker is available: "
+            + ("; ".join(str(p) for p in registry.problems) or "install or register a worker plugin")
+        )
+    deps = NodeDeps(
+        registry=registry,
+        models=ModelSet(default=model, roles=dict(role_models or {}), base_url=base_url),
+        settings=WorkforceSettings(
+            max_replans=max_replans,
+            max_retries=max_retries,
+            max_concurrency=max_concurrency,
+            subtask_timeout_s=subtask_timeout_s,
+            max_tool_calls=max_tool_calls,
+            max_plan_attempts=max_plan_attempts,
+            max_subtasks=max_subtasks,
+            verify_results=verify_results,
+        ),
+    )
+    graph = StateGraph(
+        WorkforceState,
+        context_schema=WorkforceContext,
+        input_schema=WorkforceInput,
+        output_schema=WorkforceOutput,
+    )
+    graph.add_node("planner", make_planner(deps))
+    graph.add_node("coordinator", make_coordinator(deps))
+    graph.add_node("workers", make_workers_node(deps))
+    graph.add_node("verifier", make_verifier(deps))
+    graph.add_node("generator", make_generator(deps))
+
+    graph.add_edge(START, "planner")
+    graph.add_conditional_edges("planner", route_after_planning, ["coordinator", "generator"])
+    graph.add_edge("coordinator", "workers")
+    graph.add_edge("workers", "verifier")
+    graph.add_conditional_edges(
+        "verifier", route_after_verification, ["coordinator", "planner", "generator"]
+    )
+    graph.add_edge("generator", END)
+    return graph

@@ -1,0 +1,161 @@
+"""Planner: the request becomes a validated DAG of subtasks.
+
+The planner sees exactly the workers' declarations. Its output is validated (unique
+ids, known dependencies, no cycle, offered capabilities, at least one subtask); an
+invalid plan goes back to the model with the errors, for ``max_plan_attempts`` calls in
+all. When replanning, finished subtasks are kept with their results and the model plans
+only the remaining work, so done work is not redone.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
+from pydantic import BaseModel, Field
+
+from workforce_graph.events import emit
+from workforce_graph.nodes.deps import NodeDeps
+from workforce_graph.plan_validation import PlanValidationError, validate_plan
+from workforce_graph.state import Subtask, WorkforceState
+from workforce_graph.structured import StructuredOutputError, structured_call
+from workforce_graph.usage import UsageMeter
+from workforce_graph.worker_runtime import brief
+
+__all__ = ["Plan", "PlannedSubtask", "make_planner", "request_of"]
+
+
+class PlannedSubtask(BaseModel):
+    id: str = Field(description="Short unique id, e.g. 's1'.")
+    description: str = Field(description="Self-contained instruction a worker can act on alone.")
+    capabilities: list[str] = Field(description="Capability tags the worker needs.")
+    depends_on: list[str] = Field(
+        default_factory=list, description="Ids of subtasks whose results this one needs."
+    )
+
+
+class Plan(BaseModel):
+    """A plan: subtasks forming a DAG through ``depends_on``."""
+
+    subtasks: list[PlannedSubtask]
+
+
+SYSTEM = """You are the planner of a team of workers. Break the user's request into \
+subtasks that the workers below can do, each self-contained (a worker sees only its \
+subtask and the results of the subtasks it depends on). Make independent subtasks \
+independent so they run in parallel; add depends_on only where a result is needed. A \
+simple request is one subtask. Use only capability tags that the workers offer.
+
+Workers:
+{workers}"""
+
+
+def request_of(state: WorkforceState) -> str:
+    """The request text: ``task``, else the last human message."""
+    if state.get("task"):
+        return str(state["task"])
+    for message in reversed(state.get("messages", [])):
+        if isinstance(message, HumanMessage):
+            content = message.content
+            return content if isinstance(content, str) else json.dumps(content)
+    return ""
+
+
+def _prompt(state: WorkforceState, deps: NodeDeps, request: str) -> list[BaseMessage]:
+    workers = json.dumps(deps.registry.cards(), indent=1)
+    parts = [f"Request:\n{request}"]
+    if state.get("attachments"):
+        parts.append("Files given with the request: " + ", ".join(state.get("attachments", [])))
+    if state.get("answer_format"):
+        parts.append(f"The final answer must follow this format: {state.get('answer_format')}")
+    done = [s for s in state.get("subtasks", []) if s["status"] == "done"]
+    failed_plans = state.get("failed_plans", [])
+    if failed_plans:
+        last = failed_plans[-1]
+        parts.append(
+            "The previous plan failed:\n"
+            + "\n".join(f"- {reason}" for reason in last["reasons"])
+            + "\nPrevious plan:\n"
+            + json.dumps(
+                [
+                    {k: s[k] for k in ("id", "description", "capabilities", "depends_on", "status")}
+                    for s in last["subtasks"]
+                ]
+            )
+        )
+    if done:
+        parts.append(
+            "These subtasks are finished; do not plan them again. Plan only the remaining "
+            "work, with new ids; you may depend on these ids:\n"
+            + "\n".join(f"[{s['id']}] {s['description']}\n  result: {brief(s['result'] or '', 500)}" for s in done)
+        )
+    if state.get("plan_feedback"):
+        parts.append(f"A reviewer rejected the last plan with this feedback: {state.get('plan_feedback')}")
+    return [SystemMessage(SYSTEM.format(workers=workers)), HumanMessage("\n\n".join(parts))]
+
+
+def make_planner(deps: NodeDeps) -> Any:
+    """Build the planner node."""
+
+    async def planner(
+        state: WorkforceState, config: RunnableConfig, runtime: Runtime[Any]
+    ) -> dict[str, Any]:
+        settings = deps.settings_for(runtime.context)
+        model = deps.model_for("planner", runtime.context)
+        meter = UsageMeter("planner")
+        request = request_of(state)
+        kept = [s for s in state.get("subtasks", []) if s["status"] == "done"]
+        base: dict[str, Any] = {"task": request, "plan_feedback": None}
+        if not request.strip():
+            return _give_up(base, meter, "the request is empty; pass {'task': '...'} or a human message")
+        prompt = _prompt(state, deps, request)
+        errors: list[str] = []
+        for _attempt in range(settings.max_plan_attempts):
+            try:
+                plan = await structured_call(model, Plan, prompt, attempts=1, meter=meter, config=config)
+                validate_plan(
+                    plan.subtasks,
+                    offered_capabilities=deps.registry.offered_capabilities(),
+                    done_ids={s["id"] for s in kept},
+                    max_subtasks=settings.max_subtasks,
+                )
+            except (StructuredOutputError, PlanValidationError) as exc:
+                problem = str(exc)
+                errors.append(problem)
+                prompt = [
+                    *prompt[:2],
+                    HumanMessage(f"That plan is invalid: {problem}\nReply with a corrected plan."),
+                ]
+                continue
+            new = [
+                Subtask(
+                    id=p.id,
+                    description=p.description,
+                    capabilities=list(p.capabilities),
+                    depends_on=list(p.depends_on),
+                    worker=None,
+                    status="pending",
+                    result=None,
+                    failure_reason=None,
+                    attempts=0,
+                )
+                for p in plan.subtasks
+            ]
+            subtasks = kept + new
+            emit("plan", subtasks=[{k: s[k] for k in ("id", "description", "depends_on", "status")} for s in subtasks], replans=state.get("replans", 0))
+            return {**base, "subtasks": subtasks, "error": None, "usage": meter.as_update()}
+        return _give_up(
+            base,
+            meter,
+            f"no valid plan after {settings.max_plan_attempts} attempts; last problem: {errors[-1]}",
+        )
+
+    return planner
+
+
+def _give_up(base: dict[str, Any], meter: UsageMeter, error: str) -> dict[str, Any]:
+    emit("plan_error", error=error)
+    return {**base, "error": error, "usage": meter.as_update()}

@@ -1,0 +1,157 @@
+"""Structured output that survives misbehaving model servers.
+
+Every way ``with_structured_output`` fails (see docs/models.md: a plain ``ValueError``
+for empty content, pydantic ``ValidationError``, ``LengthFinishReasonError``, a silent
+``None``, ``OutputParserException``) ends here as a repair attempt with the error shown
+to the model, and after ``attempts`` tries as :class:`StructuredOutputError`.
+Providers without JSON-schema output fall back to function calling, then to JSON mode
+with the schema in the prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from langchain_core.exceptions import OutputParserException
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
+from pydantic import BaseModel, ValidationError
+
+from workforce_graph.usage import UsageMeter
+
+__all__ = ["StructuredOutputError", "structured_call"]
+
+T = TypeVar("T", bound=BaseModel)
+
+_METHODS = ("json_schema", "function_calling", "json_mode")
+
+
+class StructuredOutputError(RuntimeError):
+    """The model did not produce valid structured output within the allowed attempts."""
+
+
+def _unsupported_method(exc: Exception) -> bool:
+    """Errors meaning "this provider cannot do this method", as opposed to a bad reply."""
+    if isinstance(exc, NotImplementedError | TypeError):
+        return True
+    text = str(exc).lower()
+    return any(
+        marker in text
+        for marker in ("response_format", "json_schema", "not supported", "unsupported")
+    ) and type(exc).__name__ in {"BadRequestError", "UnprocessableEntityError", "ValueError"}
+
+
+def _json_from_text(text: str) -> Any:
+    """Parse the first JSON object in a reply (models like to wrap it in prose or fences)."""
+    fenced = re.search(r"```(?:json)?\s*(\{.*\})\s*```", text, re.DOTALL)
+    candidate = fenced.group(1) if fenced else text[text.find("{") : text.rfind("}") + 1]
+    if not candidate:
+        raise ValueError("the reply contains no JSON object")
+    return json.loads(candidate)
+
+
+async def structured_call(
+    model: BaseChatModel,
+    schema: type[T],
+    messages: Sequence[BaseMessage],
+    *,
+    attempts: int = 3,
+    meter: UsageMeter | None = None,
+    config: RunnableConfig | None = None,
+) -> T:
+    """Ask ``model`` for an instance of ``schema``, repairing invalid replies.
+
+    Args:
+        model: Any LangChain chat model.
+        schema: The pydantic model the reply must validate against.
+        messages: The prompt.
+        attempts: Total tries, repairs included.
+        meter: Records token usage of every call.
+        config: Passed to the model (callbacks, tags).
+
+    Returns:
+        The validated instance.
+
+    Raises:
+        StructuredOutputError: When no attempt produced a valid instance.
+    """
+    history = list(messages)
+    methods = list(_METHODS)
+    errors: list[str] = []
+    tries = 0
+    while tries < attempts:
+        method = methods[0] if methods else "text"
+        tries += 1
+        try:
+            if method == "text":
+                reply = await model.ainvoke(_with_schema_prompt(history, schema), config=config)
+                if meter:
+                    meter.record(reply)
+                raw: BaseMessage | None = reply
+                parsed: Any = schema.model_validate(_json_from_text(str(reply.content)))
+            else:
+                runnable = model.with_structured_output(schema, method=method, include_raw=True)
+                prompt = _with_schema_prompt(history, schema) if method == "json_mode" else history
+                out = await runnable.ainvoke(prompt, config=config)
+                raw = out.get("raw") if isinstance(out, dict) else None
+                if meter and isinstance(raw, AIMessage):
+                    meter.record(raw)
+                if isinstance(out, dict) and out.get("parsing_error") is not None:
+                    raise out["parsing_error"]
+                parsed = out.get("parsed") if isinstance(out, dict) else out
+                if isinstance(parsed, dict):
+                    parsed = schema.model_validate(parsed)
+                if parsed is None and isinstance(raw, AIMessage) and str(raw.content).strip():
+                    # Some servers ignore the tool/format request and answer in plain text.
+                    parsed = schema.model_validate(_json_from_text(str(raw.content)))
+                if parsed is None:
+                    raise ValueError("the reply held no parsable object (empty or truncated)")
+            return parsed  # type: ignore[no-any-return]
+        except (ValidationError, OutputParserException, ValueError, json.JSONDecodeError) as exc:
+            if _unsupported_method(exc) and method != "text" and not isinstance(exc, ValidationError):
+                methods.pop(0)
+                tries -= 1
+                continue
+            errors.append(_short(exc))
+            history = [
+                *messages,
+                HumanMessage(
+                    f"Your previous reply was invalid: {_short(exc)}\n"
+                    "Reply again with only a corrected object that matches the schema."
+                ),
+            ]
+        except Exception as exc:
+            if _unsupported_method(exc) and method != "text":
+                methods.pop(0)
+                tries -= 1
+                continue
+            if type(exc).__name__ == "LengthFinishReasonError":
+                errors.append("the reply was cut off by the token limit")
+                history = [
+                    *messages,
+                    HumanMessage("Your previous reply was too long and was cut off. Be brief."),
+                ]
+                continue
+            raise
+    raise StructuredOutputError(
+        f"no valid {schema.__name__} after {attempts} attempts: " + " | ".join(errors)
+    )
+
+
+def _with_schema_prompt(history: Sequence[BaseMessage], schema: type[BaseModel]) -> list[BaseMessage]:
+    schema_text = json.dumps(schema.model_json_schema())
+    return [
+        *history,
+        HumanMessage(
+            "Reply with one JSON object only, no prose, matching this JSON schema:\n" + schema_text
+        ),
+    ]
+
+
+def _short(exc: BaseException, limit: int = 600) -> str:
+    text = f"{type(exc).__name__}: {exc}".replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,131 @@
+"""A scripted chat model for testing graphs and plugins offline.
+
+:class:`ScriptedChatModel` subclasses LangChain's ``GenericFakeChatModel``: instead of a
+fixed list of replies it asks one function per role (recognised from the system
+prompt), so replies stay right when workers run concurrently in any order. It supports
+``bind_tools``, reports token usage (about four characters a token) and can add a
+fixed latency to every call, which is what ``benchmarks/orchestration.py`` measures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import LanguageModelInput
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
+from pydantic import Field
+
+__all__ = ["Reply", "ScriptedChatModel", "plan_reply", "role_of"]
+
+Reply = str | AIMessage | dict[str, Any] | BaseException
+Responder = Callable[[list[BaseMessage]], Reply]
+
+_ROLE_MARKERS = {
+    "You are the planner": "planner",
+    "You are the coordinator": "coordinator",
+    "You write the final answer": "generator",
+    "You check a worker's result": "verifier",
+}
+
+
+def role_of(messages: Sequence[BaseMessage]) -> str:
+    """``planner``, ``coordinator``, ``generator``, ``verifier`` or ``worker``."""
+    for message in messages:
+        if isinstance(message, SystemMessage):
+            for marker, role in _ROLE_MARKERS.items():
+                if str(message.content).startswith(marker):
+                    return role
+    return "worker"
+
+
+def plan_reply(*subtasks: dict[str, Any]) -> dict[str, Any]:
+    """A planner reply: ``plan_reply({"id": "a", "description": ..., "capabilities": [...]})``."""
+    return {"subtasks": [{"depends_on": [], **s} for s in subtasks]}
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+class ScriptedChatModel(GenericFakeChatModel):
+    """A fake chat model whose replies come from a function per role.
+
+    Args:
+        responders: ``{"planner": fn, "worker": fn, ...}``; each function gets the
+            prompt and returns a string, a dict (sent as JSON text), an ``AIMessage``
+            (e.g. with tool calls) or an exception to raise. Missing roles answer
+            ``"ok"``.
+        latency_s: Added to every call (``asyncio.sleep`` in async calls).
+
+    Example:
+        >>> model = ScriptedChatModel(responders={
+        ...     "planner": lambda m: plan_reply({"id": "s1", "description": "Say hi",
+        ...                                      "capabilities": ["reasoning"]}),
+        ...     "worker": lambda m: "hi",
+        ...     "generator": lambda m: "Hi!"})
+    """
+
+    messages: Iterator[AIMessage] = Field(default_factory=lambda: iter(()))
+    responders: dict[str, Any] = Field(default_factory=dict)
+    latency_s: float = 0.0
+    calls: list[dict[str, Any]] = Field(default_factory=list)
+    bound_tools: list[Any] = Field(default_factory=list)
+    lock: Any = Field(default_factory=threading.Lock, exclude=True)
+
+    def _reply(self, messages: list[BaseMessage]) -> AIMessage:
+        role = role_of(messages)
+        prompt = "\n".join(str(m.content) for m in messages)
+        with self.lock:
+            self.calls.append({"role": role, "prompt": prompt})
+        responder = self.responders.get(role)
+        reply: Reply = responder(messages) if callable(responder) else (responder or "ok")
+        if isinstance(reply, BaseException):
+            raise reply
+        if isinstance(reply, dict):
+            reply = json.dumps(reply)
+        message = reply if isinstance(reply, AIMessage) else AIMessage(reply)
+        text = str(message.content) + json.dumps(message.tool_calls)
+        message.usage_metadata = {
+            "input_tokens": _tokens(prompt),
+            "output_tokens": _tokens(text),
+            "total_tokens": _tokens(prompt) + _tokens(text),
+        }
+        return message
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.latency_s:
+            time.sleep(self.latency_s)
+        return ChatResult(generations=[ChatGeneration(message=self._reply(messages))])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        return ChatResult(generations=[ChatGeneration(message=self._reply(messages))])
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
+        self.bound_tools = list(tools)
+        return self
+
+    def calls_by_role(self, role: str) -> list[dict[str, Any]]:
+        return [c for c in self.calls if c["role"] == role]

@@ -1,0 +1,37 @@
+"""Token accounting per role and per worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from langchain_core.messages import BaseMessage
+
+from workforce_graph.state import Usage
+
+__all__ = ["UsageMeter"]
+
+
+@dataclass
+class UsageMeter:
+    """Counts model calls and tokens for one key (``planner``, ``worker:web``, ...)."""
+
+    key: str
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def record(self, message: BaseMessage) -> None:
+        self.calls += 1
+        usage = getattr(message, "usage_metadata", None) or {}
+        self.input_tokens += int(usage.get("input_tokens", 0) or 0)
+        self.output_tokens += int(usage.get("output_tokens", 0) or 0)
+
+    def as_update(self) -> dict[str, Usage]:
+        """The state update for the ``usage`` channel (empty when nothing was called)."""
+        if not self.calls:
+            return {}
+        return {
+            self.key: Usage(
+                calls=self.calls, input_tokens=self.input_tokens, output_tokens=self.output_tokens
+            )
+        }

@@ -1,0 +1,214 @@
+"""Running one subtask on one worker, with its budgets.
+
+A worker sees the request, its subtask and the brief results of the subtasks it depends
+on, nothing else: its prompt does not grow with the plan. Whatever goes wrong (an
+exception, the wall-clock timeout, too many tool calls, a declared failure) comes back
+as a failed result with a reason, never as an exception, so one node can decide what
+happens next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal, TypedDict
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+
+from workforce_graph.usage import UsageMeter
+from workforce_graph.workers import SubtaskContext, SubtaskFailed, WorkerSpec, _current_subtask
+
+__all__ = ["DEFAULT_MAX_TOOL_CALLS", "WorkerResult", "render_subtask_prompt", "run_worker"]
+
+DEFAULT_MAX_TOOL_CALLS = 15
+"""Per-subtask tool-call budget, as in the OWL paper."""
+
+BRIEF_RESULT_CHARS = 2_000
+FAILED_PREFIX = "FAILED:"
+
+_RESULT_RULES = (
+    "Work only on this subtask. Reply with its result, complete and concise; later "
+    f"subtasks see only that reply. If you cannot do it, reply with one line starting with "
+    f'"{FAILED_PREFIX}" followed by the reason.'
+)
+
+
+class WorkerResult(TypedDict):
+    status: Literal["done", "failed"]
+    result: str
+    reason: str | None
+    tool_calls: int
+
+
+def brief(text: str, limit: int = BRIEF_RESULT_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 15].rstrip() + " ...[truncated]"
+
+
+def render_subtask_prompt(context: SubtaskContext) -> str:
+    """The user message a worker gets: request, subtask, dependency results, files."""
+    parts = [f"Overall request (for context only):\n{context['request']}"]
+    parts.append(f"Your subtask ({context['subtask_id']}):\n{context['description']}")
+    if context["dependency_results"]:
+        deps = "\n\n".join(
+            f"[{dep_id}]\n{brief(result)}" for dep_id, result in context["dependency_results"].items()
+        )
+        parts.append(f"Results of the subtasks this one depends on:\n{deps}")
+    if context["attachments"]:
+        parts.append("Files given with the request: " + ", ".join(context["attachments"]))
+    return "\n\n".join(parts)
+
+
+def _failed(reason: str, tool_calls: int = 0) -> WorkerResult:
+    return WorkerResult(status="failed", result="", reason=reason, tool_calls=tool_calls)
+
+
+def _finished(text: str, tool_calls: int) -> WorkerResult:
+    stripped = text.strip()
+    if stripped.upper().startswith(FAILED_PREFIX):
+        reason = stripped[len(FAILED_PREFIX) :].strip() or "the worker gave up without a reason"
+        return _failed(reason, tool_calls)
+    if not stripped:
+        return _failed("the worker returned an empty result", tool_calls)
+    return WorkerResult(status="done", result=stripped, reason=None, tool_calls=tool_calls)
+
+
+def _normalise(output: Any) -> WorkerResult:
+    """Accept what a custom worker runnable returns: a string, a message or an outcome."""
+    if isinstance(output, BaseMessage):
+        return _finished(str(output.content), 0)
+    if isinstance(output, str):
+        return _finished(output, 0)
+    if isinstance(output, dict):
+        if output.get("status") == "failed":
+            return _failed(str(output.get("reason") or "the worker reported failure"))
+        if "result" in output:
+            return _finished(str(output["result"]), 0)
+        messages = output.get("messages")
+        if messages and isinstance(messages[-1], BaseMessage):
+            return _finished(str(messages[-1].content), 0)
+    return _failed(f"the worker returned {type(output).__name__}, not a result")
+
+
+async def _tool_loop(
+    spec: WorkerSpec,
+    model: BaseChatModel,
+    context: SubtaskContext,
+    *,
+    max_tool_calls: int,
+    meter: UsageMeter,
+    config: RunnableConfig | None,
+    counter: list[int],
+) -> WorkerResult:
+    system = f"{spec.system_prompt}\n\n{_RESULT_RULES}".strip()
+    messages: list[BaseMessage] = [
+        SystemMessage(system),
+        HumanMessage(render_subtask_prompt(context)),
+    ]
+    tools: dict[str, BaseTool] = {t.name: t for t in spec.tools}
+    bound = model.bind_tools(list(spec.tools)) if tools else model
+    while True:
+        reply = await bound.ainvoke(messages, config=config)
+        meter.record(reply)
+        if not isinstance(reply, AIMessage) or not reply.tool_calls:
+            return _finished(str(reply.content), counter[0])
+        messages.append(reply)
+        for call in reply.tool_calls:
+            counter[0] += 1
+            if counter[0] > max_tool_calls:
+                return _failed(
+                    f"tool-call budget exceeded ({max_tool_calls} calls allowed)", counter[0]
+                )
+            tool = tools.get(call["name"])
+            if tool is None:
+                messages.append(
+                    ToolMessage(
+                        f"Error: there is no tool named {call['name']!r}; "
+                        f"available: {', '.join(tools)}",
+                        tool_call_id=call["id"] or "",
+                        status="error",
+                    )
+                )
+                continue
+            try:
+                output = await tool.ainvoke(call, config=config)
+            except SubtaskFailed as exc:
+                return _failed(f"{call['name']}: {exc.reason}", counter[0])
+            except Exception as exc:
+                # The model may fix its arguments; the budget stops it from trying forever.
+                output = ToolMessage(
+                    f"Error: {type(exc).__name__}: {exc}",
+                    tool_call_id=call["id"] or "",
+                    status="error",
+                )
+            messages.append(
+                output
+                if isinstance(output, ToolMessage)
+                else ToolMessage(str(output), tool_call_id=call["id"] or "")
+            )
+
+
+async def run_worker(
+    spec: WorkerSpec,
+    model: BaseChatModel,
+    context: SubtaskContext,
+    *,
+    max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS,
+    timeout_s: float | None = None,
+    meter: UsageMeter | None = None,
+    config: RunnableConfig | None = None,
+) -> WorkerResult:
+    """Run one subtask on ``spec`` and return its result or its failure.
+
+    Args:
+        spec: The worker's declaration.
+        model: The chat model the worker thinks with.
+        context: The subtask and what it may see.
+        max_tool_calls: Tool calls allowed for this subtask (the spec may lower it).
+        timeout_s: Wall-clock limit for the whole subtask.
+        meter: Records model calls and tokens.
+        config: Passed to the model and tools (callbacks, stream writer).
+
+    Returns:
+        ``{"status": "done" | "failed", "result", "reason", "tool_calls"}``; never raises
+        for a worker's fault.
+
+    Example:
+        >>> result = await run_worker(spec, model, context, timeout_s=60)  # doctest: +SKIP
+    """
+    meter = meter or UsageMeter(f"worker:{spec.name}")
+    budget = spec.max_tool_calls if spec.max_tool_calls is not None else max_tool_calls
+    counter = [0]
+    token = _current_subtask.set(context)
+    try:
+        if spec.factory is not None:
+            coro: Any = spec.factory(model).ainvoke(context, config=config)
+        else:
+            coro = _tool_loop(
+                spec,
+                model,
+                context,
+                max_tool_calls=budget,
+                meter=meter,
+                config=config,
+                counter=counter,
+            )
+        result = await asyncio.wait_for(coro, timeout=timeout_s)
+        return result if spec.factory is None else _normalise(result)
+    except TimeoutError:
+        return _failed(f"timed out after {timeout_s:g} s", counter[0])
+    except SubtaskFailed as exc:
+        return _failed(exc.reason, counter[0])
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        return _failed(f"{type(exc).__name__}: {exc}", counter[0])
+    finally:
+        _current_subtask.reset(token)
