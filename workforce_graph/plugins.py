@@ -165,7 +165,8 @@ def collect_workers(pm: pluggy.PluginManager | None = None) -> WorkerRegistry:
     """
     pm = pm or get_plugin_manager()
     registry = WorkerRegistry(problems=_load_problems(pm))
-    for impl in reversed(pm.hook.register_workers.get_hookimpls()):
+    # Registration order: built-ins first, so a plugin cannot take over a built-in name.
+    for impl in pm.hook.register_workers.get_hookimpls():
         plugin = impl.plugin_name
         pending: list[Any] = []
         try:

@@ -87,7 +87,9 @@ class ScriptedChatModel(GenericFakeChatModel):
         with self.lock:
             self.calls.append({"role": role, "prompt": prompt})
         responder = self.responders.get(role)
-        reply: Reply = responder(messages) if callable(responder) else (responder or "ok")
+        reply: Reply = (
+            responder(messages) if callable(responder) else ("ok" if responder is None else responder)
+        )
         if isinstance(reply, BaseException):
             raise reply
         if isinstance(reply, dict):

@@ -108,6 +108,7 @@ def make_planner(deps: NodeDeps) -> Any:
         meter = UsageMeter("planner")
         request = request_of(state)
         kept = [s for s in state.get("subtasks", []) if s["status"] == "done"]
+        kept_ids = {s["id"] for s in kept}
         base: dict[str, Any] = {"task": request, "plan_feedback": None}
         if not request.strip():
             return _give_up(base, meter, "the request is empty; pass {'task': '...'} or a human message")
@@ -116,10 +117,12 @@ def make_planner(deps: NodeDeps) -> Any:
         for _attempt in range(settings.max_plan_attempts):
             try:
                 plan = await structured_call(model, Plan, prompt, attempts=1, meter=meter, config=config)
+                # Models often repeat finished subtasks when replanning; those stay as they are.
+                planned = [p for p in plan.subtasks if p.id not in kept_ids]
                 validate_plan(
-                    plan.subtasks,
+                    planned,
                     offered_capabilities=deps.registry.offered_capabilities(),
-                    done_ids={s["id"] for s in kept},
+                    done_ids=kept_ids,
                     max_subtasks=settings.max_subtasks,
                 )
             except (StructuredOutputError, PlanValidationError) as exc:
@@ -142,7 +145,7 @@ def make_planner(deps: NodeDeps) -> Any:
                     failure_reason=None,
                     attempts=0,
                 )
-                for p in plan.subtasks
+                for p in planned
             ]
             subtasks = kept + new
             emit("plan", subtasks=[{k: s[k] for k in ("id", "description", "depends_on", "status")} for s in subtasks], replans=state.get("replans", 0))

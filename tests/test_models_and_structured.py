@@ -1,0 +1,104 @@
+"""Model names resolve the LangChain way; structured output repairs bad replies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, HumanMessage
+from pydantic import BaseModel
+
+from workforce_graph.models import ModelConfigError, ModelSet, resolve_model
+from workforce_graph.structured import StructuredOutputError, structured_call
+from workforce_graph.testing import ScriptedChatModel
+from workforce_graph.usage import UsageMeter
+
+
+class Pick(BaseModel):
+    choice: str
+    score: int
+
+
+def test_missing_key_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ModelConfigError) as info:
+        resolve_model("openai:gpt-4o")
+    assert str(info.value) == "model 'openai:gpt-4o' needs an API key: set the environment variable OPENAI_API_KEY"
+
+
+def test_unknown_provider_and_missing_package_are_one_line_errors() -> None:
+    with pytest.raises(ModelConfigError) as unknown:
+        resolve_model("nosuchprovider:model-x")
+    assert "\n" not in str(unknown.value) and "nosuchprovider:model-x" in str(unknown.value)
+    with pytest.raises(ModelConfigError, match="pip install langchain-anthropic"):
+        resolve_model("anthropic:claude-sonnet-4-5")
+
+
+def test_base_url_names_an_openai_compatible_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    model = resolve_model("qwen2.5-7b", base_url="http://127.0.0.1:9/v1")
+    assert type(model).__name__ == "ChatOpenAI"
+    assert model.openai_api_base == "http://127.0.0.1:9/v1"  # type: ignore[attr-defined]
+    assert model.model_name == "qwen2.5-7b"  # type: ignore[attr-defined]
+    with pytest.raises(ModelConfigError, match="without a provider prefix"):
+        resolve_model("anthropic:claude", base_url="http://127.0.0.1:9/v1")
+
+
+def test_api_key_in_environment_does_not_switch_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.delenv("WORKFORCE_GRAPH_MODEL", raising=False)
+    assert ModelSet().name_for("planner") is None  # None means the local default
+
+
+def test_role_overrides_and_sharing(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, strong = ScriptedChatModel(), ScriptedChatModel()
+    models = ModelSet(default=fast, roles={"planner": strong})
+    assert models.for_role("planner") is strong and models.for_role("worker") is fast
+    with pytest.raises(ModelConfigError, match="unknown model role"):
+        ModelSet(roles={"boss": fast})
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    shared = ModelSet(default="openai:gpt-4o-mini")
+    assert shared.for_role("worker") is shared.for_role("generator")
+
+
+async def test_plain_text_json_reply_is_parsed() -> None:
+    model = ScriptedChatModel(responders={"worker": 'Sure! {"choice": "a", "score": 3}'})
+    meter = UsageMeter("x")
+    assert await structured_call(model, Pick, [HumanMessage("pick")], meter=meter) == Pick(choice="a", score=3)
+    assert meter.calls == 1
+
+
+async def test_invalid_reply_is_repaired_with_the_error_shown() -> None:
+    replies = iter(['{"choice": "a"}', '{"choice": "a", "score": 2}'])
+    model = ScriptedChatModel(responders={"worker": lambda m: next(replies)})
+    result = await structured_call(model, Pick, [HumanMessage("pick")])
+    assert result.score == 2
+    assert "score" in model.calls[1]["prompt"] and "invalid" in model.calls[1]["prompt"]
+
+
+async def test_tool_call_reply_is_used_when_the_model_supports_tools() -> None:
+    reply = AIMessage("", tool_calls=[{"name": "Pick", "args": {"choice": "b", "score": 1}, "id": "1"}])
+    model = ScriptedChatModel(responders={"worker": reply})
+    assert await structured_call(model, Pick, [HumanMessage("pick")]) == Pick(choice="b", score=1)
+
+
+async def test_model_without_tool_support_falls_back_to_json_in_text() -> None:
+    model = GenericFakeChatModel(messages=iter([AIMessage('{"choice": "c", "score": 5}')]))
+    assert await structured_call(model, Pick, [HumanMessage("pick")]) == Pick(choice="c", score=5)
+
+
+async def test_gives_up_with_a_clear_error() -> None:
+    model = ScriptedChatModel(responders={"worker": ""})
+    with pytest.raises(StructuredOutputError, match="no valid Pick after 2 attempts"):
+        await structured_call(model, Pick, [HumanMessage("pick")], attempts=2)
+
+
+async def test_length_cut_reply_is_retried_asking_for_brevity() -> None:
+    class LengthFinishReasonError(Exception):
+        pass
+
+    replies: list[Any] = [LengthFinishReasonError("cut"), '{"choice": "d", "score": 0}']
+    model = ScriptedChatModel(responders={"worker": lambda m: replies.pop(0)})
+    assert (await structured_call(model, Pick, [HumanMessage("pick")])).choice == "d"
+    assert "cut off" in model.calls[1]["prompt"]
