@@ -59,7 +59,7 @@ def make_coordinator(deps: NodeDeps) -> Any:
     async def coordinator(
         state: WorkforceState, config: RunnableConfig, runtime: Runtime[Any]
     ) -> dict[str, Any]:
-        subtasks = [dict(s) for s in state.get("subtasks", [])]
+        subtasks = [Subtask(**s) for s in state.get("subtasks", [])]
         registry = deps.registry
         meter = UsageMeter("coordinator")
         load: dict[str, int] = {}
@@ -67,7 +67,7 @@ def make_coordinator(deps: NodeDeps) -> Any:
         for s in subtasks:
             if s["status"] != "pending" or (s["worker"] in registry.available):
                 continue
-            candidates = candidates_for(s, registry)  # type: ignore[arg-type]
+            candidates = candidates_for(s, registry)
             if len(candidates) == 1:
                 _assign(s, candidates[0], "capability match", load)
             elif candidates:
@@ -90,7 +90,7 @@ def make_coordinator(deps: NodeDeps) -> Any:
     return coordinator
 
 
-def _assign(subtask: dict[str, Any], worker: str, how: str, load: dict[str, int]) -> None:
+def _assign(subtask: Subtask, worker: str, how: str, load: dict[str, int]) -> None:
     subtask["worker"] = worker
     load[worker] = load.get(worker, 0) + 1
     emit("assigned", subtask_id=subtask["id"], worker=worker, by=how)
@@ -100,7 +100,7 @@ async def _ask_model(
     deps: NodeDeps,
     runtime: Runtime[Any],
     config: RunnableConfig,
-    subtasks: list[dict[str, Any]],
+    subtasks: list[Subtask],
     choices: dict[str, list[str]],
     meter: UsageMeter,
 ) -> dict[str, str]:

@@ -69,7 +69,11 @@ async def run_subtask(round_id: str, subtask_id: str) -> dict[str, Any]:
     worker_name = subtask["worker"] or ""
     spec = rnd.deps.registry.available.get(worker_name)
     if spec is None:
-        return {"status": "failed", "reason": f"worker {worker_name!r} is not available", "result": ""}
+        return {
+            "status": "failed",
+            "reason": f"worker {worker_name!r} is not available",
+            "result": "",
+        }
     context = SubtaskContext(
         request=rnd.request,
         subtask_id=subtask_id,
@@ -96,7 +100,10 @@ async def run_subtask(round_id: str, subtask_id: str) -> dict[str, Any]:
         if result["status"] == "done" and rnd.settings.verify_results:
             verifier_meter = UsageMeter("verifier")
             problem = await check_result(
-                rnd.deps.model_for("verifier", rnd.context), context, result["result"], verifier_meter
+                rnd.deps.model_for("verifier", rnd.context),
+                context,
+                result["result"],
+                verifier_meter,
             )
             result["usage_verifier"] = verifier_meter.as_update()
             if problem:
@@ -104,8 +111,13 @@ async def run_subtask(round_id: str, subtask_id: str) -> dict[str, Any]:
         result["usage"] = meter.as_update()
         result["seconds"] = round(time.perf_counter() - started, 3)
     if result["status"] == "done":
-        emit("finished", subtask_id=subtask_id, worker=worker_name, seconds=result["seconds"],
-             result=result["result"][:200])
+        emit(
+            "finished",
+            subtask_id=subtask_id,
+            worker=worker_name,
+            seconds=result["seconds"],
+            result=result["result"][:200],
+        )
     else:
         emit("failed", subtask_id=subtask_id, worker=worker_name, reason=result["reason"])
     return result
@@ -118,8 +130,12 @@ def _runnable_ids(subtasks: list[Subtask]) -> list[str]:
     runnable: set[str] = set()
     for sid in order:
         s = by_id[sid]
-        if s["status"] == "pending" and s["worker"] and all(
-            by_id[d]["status"] == "done" or d in runnable for d in s["depends_on"] if d in by_id
+        if (
+            s["status"] == "pending"
+            and s["worker"]
+            and all(
+                by_id[d]["status"] == "done" or d in runnable for d in s["depends_on"] if d in by_id
+            )
         ):
             runnable.add(sid)
     return [sid for sid in order if sid in runnable]
@@ -131,7 +147,7 @@ def make_workers_node(deps: NodeDeps) -> Any:
     async def workers(
         state: WorkforceState, config: RunnableConfig, runtime: Runtime[Any]
     ) -> dict[str, Any]:
-        subtasks = [Subtask(**s) for s in state.get("subtasks", [])]  # type: ignore[typeddict-item]
+        subtasks = [Subtask(**s) for s in state.get("subtasks", [])]
         settings = deps.settings_for(runtime.context)
         loop = asyncio.get_running_loop()
         round_id = uuid.uuid4().hex
@@ -162,11 +178,17 @@ def make_workers_node(deps: NodeDeps) -> Any:
                 try:
                     outcome = await calls[sid]
                 except Exception as exc:  # the task machinery itself failed
-                    outcome = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}", "result": ""}
+                    outcome = {
+                        "status": "failed",
+                        "reason": f"{type(exc).__name__}: {exc}",
+                        "result": "",
+                    }
                 rnd.outcomes[sid].set_result(outcome)
                 _apply(rnd.subtasks[sid], outcome)
                 nonlocal usage
-                usage = add_usage(add_usage(usage, outcome.get("usage")), outcome.get("usage_verifier"))
+                usage = add_usage(
+                    add_usage(usage, outcome.get("usage")), outcome.get("usage_verifier")
+                )
 
             await asyncio.gather(*(settle(sid) for sid in order))
         finally:
@@ -181,6 +203,9 @@ def _apply(subtask: Subtask, outcome: dict[str, Any]) -> None:
         return
     subtask["attempts"] += 1
     if outcome["status"] == "done":
-        subtask.update(status="done", result=outcome["result"], failure_reason=None)
+        subtask["status"] = "done"
+        subtask["result"] = outcome["result"]
+        subtask["failure_reason"] = None
     else:
-        subtask.update(status="failed", failure_reason=outcome.get("reason") or "unknown failure")
+        subtask["status"] = "failed"
+        subtask["failure_reason"] = outcome.get("reason") or "unknown failure"

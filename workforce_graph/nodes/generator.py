@@ -52,18 +52,27 @@ def make_generator(deps: NodeDeps) -> Any:
         else:
             text = await _synthesise(deps, state, runtime, config, meter)
             if unfinished:
-                text += "\n\nNote: this answer is incomplete. These subtasks did not finish:\n" + "\n".join(
-                    f"- {f['id']}: {f['reason']}" for f in failed
+                text += (
+                    "\n\nNote: this answer is incomplete. These subtasks did not finish:\n"
+                    + "\n".join(f"- {f['id']}: {f['reason']}" for f in failed)
                 )
             answer = Answer(text=text, complete=not unfinished, failed=failed)
         emit("answer", complete=answer["complete"], text=answer["text"])
-        return {"answer": answer, "messages": [AIMessage(answer["text"], name="workforce")], "usage": meter.as_update()}
+        return {
+            "answer": answer,
+            "messages": [AIMessage(answer["text"], name="workforce")],
+            "usage": meter.as_update(),
+        }
 
     return generator
 
 
 async def _synthesise(
-    deps: NodeDeps, state: WorkforceState, runtime: Runtime[Any], config: RunnableConfig, meter: UsageMeter
+    deps: NodeDeps,
+    state: WorkforceState,
+    runtime: Runtime[Any],
+    config: RunnableConfig,
+    meter: UsageMeter,
 ) -> str:
     results = "\n\n".join(
         f"[{s['id']}] {s['description']}\n{brief(s['result'] or '', RESULT_CHARS)}"
@@ -81,7 +90,11 @@ async def _synthesise(
         return f"(The final answer could not be written: {type(exc).__name__}: {exc})\n\n{results}"
     meter.record(reply)
     content = reply.content
-    text = content if isinstance(content, str) else "".join(
-        part.get("text", "") if isinstance(part, dict) else str(part) for part in content
+    text = (
+        content
+        if isinstance(content, str)
+        else "".join(
+            part.get("text", "") if isinstance(part, dict) else str(part) for part in content
+        )
     )
     return text.strip() or results

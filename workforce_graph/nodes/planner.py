@@ -90,10 +90,15 @@ def _prompt(state: WorkforceState, deps: NodeDeps, request: str) -> list[BaseMes
         parts.append(
             "These subtasks are finished; do not plan them again. Plan only the remaining "
             "work, with new ids; you may depend on these ids:\n"
-            + "\n".join(f"[{s['id']}] {s['description']}\n  result: {brief(s['result'] or '', 500)}" for s in done)
+            + "\n".join(
+                f"[{s['id']}] {s['description']}\n  result: {brief(s['result'] or '', 500)}"
+                for s in done
+            )
         )
     if state.get("plan_feedback"):
-        parts.append(f"A reviewer rejected the last plan with this feedback: {state.get('plan_feedback')}")
+        parts.append(
+            f"A reviewer rejected the last plan with this feedback: {state.get('plan_feedback')}"
+        )
     return [SystemMessage(SYSTEM.format(workers=workers)), HumanMessage("\n\n".join(parts))]
 
 
@@ -111,12 +116,16 @@ def make_planner(deps: NodeDeps) -> Any:
         kept_ids = {s["id"] for s in kept}
         base: dict[str, Any] = {"task": request, "plan_feedback": None}
         if not request.strip():
-            return _give_up(base, meter, "the request is empty; pass {'task': '...'} or a human message")
+            return _give_up(
+                base, meter, "the request is empty; pass {'task': '...'} or a human message"
+            )
         prompt = _prompt(state, deps, request)
         errors: list[str] = []
         for _attempt in range(settings.max_plan_attempts):
             try:
-                plan = await structured_call(model, Plan, prompt, attempts=1, meter=meter, config=config)
+                plan = await structured_call(
+                    model, Plan, prompt, attempts=1, meter=meter, config=config
+                )
                 # Models often repeat finished subtasks when replanning; those stay as they are.
                 planned = [p for p in plan.subtasks if p.id not in kept_ids]
                 validate_plan(
@@ -148,12 +157,20 @@ def make_planner(deps: NodeDeps) -> Any:
                 for p in planned
             ]
             subtasks = kept + new
-            emit("plan", subtasks=[{k: s[k] for k in ("id", "description", "depends_on", "status")} for s in subtasks], replans=state.get("replans", 0))
+            emit(
+                "plan",
+                subtasks=[
+                    {k: s[k] for k in ("id", "description", "depends_on", "status")}
+                    for s in subtasks
+                ],
+                replans=state.get("replans", 0),
+            )
             return {**base, "subtasks": subtasks, "error": None, "usage": meter.as_update()}
         return _give_up(
             base,
             meter,
-            f"no valid plan after {settings.max_plan_attempts} attempts; last problem: {errors[-1]}",
+            f"no valid plan after {settings.max_plan_attempts} attempts; "
+            f"last problem: {errors[-1]}",
         )
 
     return planner

@@ -55,7 +55,7 @@ def make_verifier(deps: NodeDeps) -> Any:
 
     def verifier(state: WorkforceState, runtime: Runtime[Any]) -> dict[str, Any]:
         settings = deps.settings_for(runtime.context)
-        subtasks = [Subtask(**s) for s in state.get("subtasks", [])]  # type: ignore[typeddict-item]
+        subtasks = [Subtask(**s) for s in state.get("subtasks", [])]
         if state.get("error") or not subtasks:
             return {"verdict": "finish"}
         failed = [s for s in subtasks if s["status"] == "failed"]
@@ -64,18 +64,28 @@ def make_verifier(deps: NodeDeps) -> Any:
             if s["attempts"] <= settings.max_retries:
                 s["status"] = "pending"
                 retried = True
-                emit("retry", subtask_id=s["id"], worker=s["worker"], attempt=s["attempts"] + 1,
-                     reason=s["failure_reason"])
+                emit(
+                    "retry",
+                    subtask_id=s["id"],
+                    worker=s["worker"],
+                    attempt=s["attempts"] + 1,
+                    reason=s["failure_reason"],
+                )
         if retried:
             return {"subtasks": subtasks, "verdict": "dispatch"}
         replans = state.get("replans", 0)
         if failed and replans < settings.max_replans:
-            reasons = [f"subtask {s['id']} ({s['worker']}) failed: {s['failure_reason']}" for s in failed]
+            reasons = [
+                f"subtask {s['id']} ({s['worker']}) failed: {s['failure_reason']}" for s in failed
+            ]
             emit("replan", replans=replans + 1, reasons=reasons)
             return {
                 "verdict": "replan",
                 "replans": replans + 1,
-                "failed_plans": [*state.get("failed_plans", []), FailedPlan(subtasks=subtasks, reasons=reasons)],
+                "failed_plans": [
+                    *state.get("failed_plans", []),
+                    FailedPlan(subtasks=subtasks, reasons=reasons),
+                ],
             }
         if not failed and ready_subtasks(subtasks):
             return {"verdict": "dispatch"}
@@ -84,7 +94,9 @@ def make_verifier(deps: NodeDeps) -> Any:
     return verifier
 
 
-def route_after_verification(state: WorkforceState) -> Literal["coordinator", "planner", "generator"]:
+def route_after_verification(
+    state: WorkforceState,
+) -> Literal["coordinator", "planner", "generator"]:
     verdict = state.get("verdict", "finish")
     if verdict == "dispatch":
         return "coordinator"
