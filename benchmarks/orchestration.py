@@ -21,6 +21,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.outputs import ChatResult
 from langgraph.checkpoint.memory import InMemorySaver
+from pydantic import Field
 
 from workforce_graph import WorkerSpec, build_workforce_graph
 from workforce_graph.testing import ScriptedChatModel, plan_reply
@@ -38,10 +39,12 @@ DAG_CHAINS = [(400, 50, 400), (50, 400, 50), (400, 50, 50), (50, 50, 400)]
 class TimedModel(ScriptedChatModel):
     """Scripted model with per-subtask latency that also records time spent in calls."""
 
-    per_subtask_s: dict[str, float] = {}
+    per_subtask_s: dict[str, float] = Field(default_factory=dict)
     model_seconds: float = 0.0
 
-    async def _agenerate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+    async def _agenerate(
+        self, messages: list[BaseMessage], *args: Any, **kwargs: Any
+    ) -> ChatResult:
         started = time.perf_counter()
         text = "\n".join(str(m.content) for m in messages)
         latency = self.latency_s
@@ -73,7 +76,14 @@ async def model_time(model: TimedModel) -> float:
 
 def independent_plan(n: int) -> dict[str, Any]:
     return plan_reply(
-        *({"id": f"s{i}", "description": f"Analyse aspect {i} of the question.", "capabilities": ["analysis"]} for i in range(n))
+        *(
+            {
+                "id": f"s{i}",
+                "description": f"Analyse aspect {i} of the question.",
+                "capabilities": ["analysis"],
+            }
+            for i in range(n)
+        )
     )
 
 
@@ -106,9 +116,9 @@ async def run_once(
         latency_s=latency_s,
         per_subtask_s=per_subtask_s or {},
     )
-    graph = build_workforce_graph(model=model, workers=WORKERS, max_concurrency=max_concurrency).compile(
-        checkpointer=InMemorySaver()
-    )
+    graph = build_workforce_graph(
+        model=model, workers=WORKERS, max_concurrency=max_concurrency
+    ).compile(checkpointer=InMemorySaver())
     config = {"configurable": {"thread_id": uuid.uuid4().hex}}
     started = time.perf_counter()
     final = await graph.ainvoke({"task": "A hard question with many parts."}, config)
@@ -140,8 +150,12 @@ async def measure(repeats: int) -> dict[str, float]:
 
     _, _, one = await run_once(independent_plan(1), latency_s=0.0)
     _, model32, many = await run_once(independent_plan(32), latency_s=0.0)
-    per_worker_1 = one["usage"]["worker:analyst"]["input_tokens"] / one["usage"]["worker:analyst"]["calls"]
-    per_worker_32 = many["usage"]["worker:analyst"]["input_tokens"] / many["usage"]["worker:analyst"]["calls"]
+    per_worker_1 = (
+        one["usage"]["worker:analyst"]["input_tokens"] / one["usage"]["worker:analyst"]["calls"]
+    )
+    per_worker_32 = (
+        many["usage"]["worker:analyst"]["input_tokens"] / many["usage"]["worker:analyst"]["calls"]
+    )
     return {
         "independent8_wall_over_bound": wall8 / bound,
         "independent32_wall_over_bound": wall32 / bound,

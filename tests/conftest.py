@@ -36,7 +36,9 @@ async def run_graph(
     config = {"configurable": {"thread_id": thread_id or uuid.uuid4().hex}}
     events: list[dict[str, Any]] = []
     final: dict[str, Any] = {}
-    async for mode, chunk in graph.astream({"task": task}, config, stream_mode=["custom", "values"]):
+    async for mode, chunk in graph.astream(
+        {"task": task}, config, stream_mode=["custom", "values"]
+    ):
         if mode == "custom":
             events.append(chunk)
         else:

@@ -10,7 +10,6 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import tool
-from langgraph.checkpoint.memory import InMemorySaver
 
 from tests.conftest import run_graph, spec, subtask_id_of
 from workforce_graph import build_workforce_graph
@@ -18,7 +17,12 @@ from workforce_graph.testing import ScriptedChatModel, plan_reply
 
 
 def sub(sid: str, *deps: str, caps: tuple[str, ...] = ("reasoning",)) -> dict[str, Any]:
-    return {"id": sid, "description": f"do {sid}", "capabilities": list(caps), "depends_on": list(deps)}
+    return {
+        "id": sid,
+        "description": f"do {sid}",
+        "capabilities": list(caps),
+        "depends_on": list(deps),
+    }
 
 
 async def test_simple_request_gives_answer_message_and_events(scripted: Any) -> None:
@@ -60,14 +64,14 @@ async def test_independent_subtasks_run_concurrently() -> None:
 
     worker = spec("par", "reasoning", factory=lambda model: RunnableLambda(work))
     plan = plan_reply(*(sub(f"s{i}") for i in range(6)))
-    final, _ = await run_graph(
-        ScriptedChatModel(responders={"planner": plan}), workers=[worker]
-    )
+    final, _ = await run_graph(ScriptedChatModel(responders={"planner": plan}), workers=[worker])
     assert peak == 6
     assert all(s["status"] == "done" for s in final["subtasks"])
 
     peak = 0
-    await run_graph(ScriptedChatModel(responders={"planner": plan}), workers=[worker], max_concurrency=2)
+    await run_graph(
+        ScriptedChatModel(responders={"planner": plan}), workers=[worker], max_concurrency=2
+    )
     assert peak == 2
 
 
@@ -84,7 +88,10 @@ async def test_dependencies_run_in_order_and_see_only_their_inputs(scripted: Any
     final, _ = await run_graph(model)
     assert order.index("a") < order.index("b") < order.index("d")
     assert order.index("c") < order.index("d")
-    prompts = {subtask_id_of([HumanMessage(c["prompt"])]): c["prompt"] for c in model.calls_by_role("worker")}
+    prompts = {
+        subtask_id_of([HumanMessage(c["prompt"])]): c["prompt"]
+        for c in model.calls_by_role("worker")
+    }
     assert "result-of-a" in prompts["b"] and "result-of-c" not in prompts["b"]
     assert "result-of-b" in prompts["d"] and "result-of-c" in prompts["d"]
     assert "do c" not in prompts["a"]  # siblings stay out of a worker's context
@@ -171,7 +178,9 @@ async def test_invalid_plan_is_repaired_with_the_validation_error(scripted: Any)
         ({"subtasks": []}, "no subtasks"),
     ],
 )
-async def test_invalid_plans_end_with_a_clear_error(scripted: Any, bad_plan: Any, problem: str) -> None:
+async def test_invalid_plans_end_with_a_clear_error(
+    scripted: Any, bad_plan: Any, problem: str
+) -> None:
     model = scripted(planner=bad_plan, worker=lambda m: "unused")
     final, events = await run_graph(model, max_plan_attempts=2)
     assert len(model.calls_by_role("planner")) == 2
@@ -189,7 +198,9 @@ async def test_coordinator_retries_unknown_worker_then_falls_back(scripted: Any)
             {"assignments": [{"subtask_id": "s1", "worker": "beta"}]},
         ]
     )
-    model = scripted(planner=plan_reply(sub("s1")), coordinator=lambda m: next(replies), worker=lambda m: "x")
+    model = scripted(
+        planner=plan_reply(sub("s1")), coordinator=lambda m: next(replies), worker=lambda m: "x"
+    )
     final, events = await run_graph(model, workers=workers)
     second = model.calls_by_role("coordinator")[1]["prompt"]
     assert "'gamma' is not a candidate for s1" in second
@@ -224,7 +235,9 @@ async def test_timeout_becomes_a_failed_subtask() -> None:
 
     worker = spec("slow", "reasoning", factory=lambda model: RunnableLambda(slow))
     model = ScriptedChatModel(responders={"planner": plan_reply(sub("s1"))})
-    final, _ = await run_graph(model, workers=[worker], subtask_timeout_s=0.05, max_retries=0, max_replans=0)
+    final, _ = await run_graph(
+        model, workers=[worker], subtask_timeout_s=0.05, max_retries=0, max_replans=0
+    )
     (s1,) = final["subtasks"]
     assert s1["status"] == "failed" and s1["failure_reason"] == "timed out after 0.05 s"
     assert final["answer"]["complete"] is False
@@ -245,7 +258,11 @@ async def test_tool_budget_overrun_becomes_a_failed_subtask(scripted: Any) -> No
 
     model = scripted(planner=plan_reply(sub("s1")), worker=keeps_calling)
     final, _ = await run_graph(
-        model, workers=[spec("searcher", "reasoning", tools=(lookup,))], max_tool_calls=3, max_retries=0, max_replans=0
+        model,
+        workers=[spec("searcher", "reasoning", tools=(lookup,))],
+        max_tool_calls=3,
+        max_retries=0,
+        max_replans=0,
     )
     (s1,) = final["subtasks"]
     assert s1["status"] == "failed"

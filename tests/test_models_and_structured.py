@@ -24,7 +24,10 @@ def test_missing_key_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(ModelConfigError) as info:
         resolve_model("openai:gpt-4o")
-    assert str(info.value) == "model 'openai:gpt-4o' needs an API key: set the environment variable OPENAI_API_KEY"
+    assert (
+        str(info.value)
+        == "model 'openai:gpt-4o' needs an API key: set the environment variable OPENAI_API_KEY"
+    )
 
 
 def test_unknown_provider_and_missing_package_are_one_line_errors() -> None:
@@ -45,7 +48,9 @@ def test_base_url_names_an_openai_compatible_server(monkeypatch: pytest.MonkeyPa
         resolve_model("anthropic:claude", base_url="http://127.0.0.1:9/v1")
 
 
-def test_api_key_in_environment_does_not_switch_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_api_key_in_environment_does_not_switch_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.delenv("WORKFORCE_GRAPH_MODEL", raising=False)
     assert ModelSet().name_for("planner") is None  # None means the local default
@@ -65,7 +70,9 @@ def test_role_overrides_and_sharing(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_plain_text_json_reply_is_parsed() -> None:
     model = ScriptedChatModel(responders={"worker": 'Sure! {"choice": "a", "score": 3}'})
     meter = UsageMeter("x")
-    assert await structured_call(model, Pick, [HumanMessage("pick")], meter=meter) == Pick(choice="a", score=3)
+    assert await structured_call(model, Pick, [HumanMessage("pick")], meter=meter) == Pick(
+        choice="a", score=3
+    )
     assert meter.calls == 1
 
 
@@ -78,7 +85,9 @@ async def test_invalid_reply_is_repaired_with_the_error_shown() -> None:
 
 
 async def test_tool_call_reply_is_used_when_the_model_supports_tools() -> None:
-    reply = AIMessage("", tool_calls=[{"name": "Pick", "args": {"choice": "b", "score": 1}, "id": "1"}])
+    reply = AIMessage(
+        "", tool_calls=[{"name": "Pick", "args": {"choice": "b", "score": 1}, "id": "1"}]
+    )
     model = ScriptedChatModel(responders={"worker": reply})
     assert await structured_call(model, Pick, [HumanMessage("pick")]) == Pick(choice="b", score=1)
 

@@ -99,7 +99,10 @@ def test_entry_point_that_fails_to_import_is_skipped_with_its_name(
         good.__dict__,
     )
     monkeypatch.setitem(sys.modules, "wg_good_plugin", good)
-    eps = [_fake_entry_point("broken", "wg_missing_module_xyz"), _fake_entry_point("good", "wg_good_plugin")]
+    eps = [
+        _fake_entry_point("broken", "wg_missing_module_xyz"),
+        _fake_entry_point("good", "wg_good_plugin"),
+    ]
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: eps)
     pm, problems = new_plugin_manager()
     assert [(p.plugin, p.message) for p in problems if p.plugin in ("broken", "good")] == [
@@ -124,7 +127,10 @@ def test_environment_variable_limits_which_plugins_load(monkeypatch: pytest.Monk
         ({"name": "ok", "description": "", "capabilities": ("x",)}, "non-empty description"),
         ({"name": "ok", "description": "d", "capabilities": ()}, "at least one capability"),
         ({"name": "ok", "description": "d", "capabilities": "x"}, "not a string"),
-        ({"name": "ok", "description": "d", "capabilities": ("x",), "tools": (len,)}, "not a LangChain"),
+        (
+            {"name": "ok", "description": "d", "capabilities": ("x",), "tools": (len,)},
+            "not a LangChain",
+        ),
     ],
 )
 def test_invalid_declarations_explain_themselves(kwargs: dict[str, Any], message: str) -> None:

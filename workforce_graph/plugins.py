@@ -76,7 +76,9 @@ class WorkerRegistry:
         if spec.name in self.workers:
             other = self.workers[spec.name].plugin
             self.problems.append(
-                PluginProblem(plugin, f"worker name {spec.name!r} is already registered by {other!r}")
+                PluginProblem(
+                    plugin, f"worker name {spec.name!r} is already registered by {other!r}"
+                )
             )
             return
         self.workers[spec.name] = replace(spec, plugin=plugin)
@@ -100,9 +102,9 @@ def _allowed() -> set[str] | None:
     return {name.strip() for name in raw.split(",") if name.strip()}
 
 
-def new_plugin_manager(*, load_entry_points: bool = True, load_defaults: bool = True) -> tuple[
-    pluggy.PluginManager, list[PluginProblem]
-]:
+def new_plugin_manager(
+    *, load_entry_points: bool = True, load_defaults: bool = True
+) -> tuple[pluggy.PluginManager, list[PluginProblem]]:
     """A fresh plugin manager with the built-ins and the installed plugins registered.
 
     Returns:

@@ -112,7 +112,11 @@ async def structured_call(
                     raise ValueError("the reply held no parsable object (empty or truncated)")
             return parsed  # type: ignore[no-any-return]
         except (ValidationError, OutputParserException, ValueError, json.JSONDecodeError) as exc:
-            if _unsupported_method(exc) and method != "text" and not isinstance(exc, ValidationError):
+            if (
+                _unsupported_method(exc)
+                and method != "text"
+                and not isinstance(exc, ValidationError)
+            ):
                 methods.pop(0)
                 tries -= 1
                 continue
@@ -142,7 +146,9 @@ async def structured_call(
     )
 
 
-def _with_schema_prompt(history: Sequence[BaseMessage], schema: type[BaseModel]) -> list[BaseMessage]:
+def _with_schema_prompt(
+    history: Sequence[BaseMessage], schema: type[BaseModel]
+) -> list[BaseMessage]:
     schema_text = json.dumps(schema.model_json_schema())
     return [
         *history,

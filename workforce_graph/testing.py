@@ -88,7 +88,9 @@ class ScriptedChatModel(GenericFakeChatModel):
             self.calls.append({"role": role, "prompt": prompt})
         responder = self.responders.get(role)
         reply: Reply = (
-            responder(messages) if callable(responder) else ("ok" if responder is None else responder)
+            responder(messages)
+            if callable(responder)
+            else ("ok" if responder is None else responder)
         )
         if isinstance(reply, BaseException):
             raise reply
@@ -125,7 +127,9 @@ class ScriptedChatModel(GenericFakeChatModel):
             await asyncio.sleep(self.latency_s)
         return ChatResult(generations=[ChatGeneration(message=self._reply(messages))])
 
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
+    def bind_tools(
+        self, tools: Sequence[Any], **kwargs: Any
+    ) -> Runnable[LanguageModelInput, AIMessage]:
         self.bound_tools = list(tools)
         return self
 

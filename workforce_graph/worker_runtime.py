@@ -58,7 +58,8 @@ def render_subtask_prompt(context: SubtaskContext) -> str:
     parts.append(f"Your subtask ({context['subtask_id']}):\n{context['description']}")
     if context["dependency_results"]:
         deps = "\n\n".join(
-            f"[{dep_id}]\n{brief(result)}" for dep_id, result in context["dependency_results"].items()
+            f"[{dep_id}]\n{brief(result)}"
+            for dep_id, result in context["dependency_results"].items()
         )
         parts.append(f"Results of the subtasks this one depends on:\n{deps}")
     if context["attachments"]:

@@ -19,13 +19,13 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 
 __all__ = [
+    "InvalidWorkerSpec",
     "SubtaskContext",
     "SubtaskFailed",
     "WorkerFactory",
     "WorkerOutcome",
     "WorkerSpec",
     "get_subtask_context",
-    "InvalidWorkerSpec",
 ]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")

@@ -19,9 +19,9 @@ from typing import Any, Literal, get_args
 from langchain_core.language_models import BaseChatModel
 
 __all__ = [
+    "ROLES",
     "ModelConfigError",
     "ModelSet",
-    "ROLES",
     "Role",
     "resolve_model",
 ]
