@@ -10,12 +10,13 @@ only the remaining work, so done work is not redone.
 from __future__ import annotations
 
 import json
-from typing import Any
+from functools import lru_cache
+from typing import Any, Literal
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from workforce_graph.events import emit
 from workforce_graph.nodes.deps import NodeDeps
@@ -41,6 +42,22 @@ class Plan(BaseModel):
     """A plan: subtasks forming a DAG through ``depends_on``."""
 
     subtasks: list[PlannedSubtask]
+
+
+@lru_cache(maxsize=64)
+def plan_schema(capabilities: tuple[str, ...]) -> type[Plan]:
+    """``Plan`` with capability tags limited to those offered.
+
+    Sent as the JSON schema, the enum stops a model (and a grammar-constrained local
+    model cannot even produce otherwise) from inventing tags no worker has.
+    """
+    tag = Literal[capabilities]  # type: ignore[valid-type]
+    step = create_model(
+        "PlannedSubtask",
+        __base__=PlannedSubtask,
+        capabilities=(list[tag], Field(description="Capability tags the worker needs.")),
+    )
+    return create_model("Plan", __base__=Plan, subtasks=(list[step], ...))
 
 
 SYSTEM = """You are the planner of a team of workers. Break the user's request into \
@@ -120,11 +137,12 @@ def make_planner(deps: NodeDeps) -> Any:
                 base, meter, "the request is empty; pass {'task': '...'} or a human message"
             )
         prompt = _prompt(state, deps, request)
+        schema = plan_schema(tuple(sorted(deps.registry.offered_capabilities())))
         errors: list[str] = []
         for _attempt in range(settings.max_plan_attempts):
             try:
                 plan = await structured_call(
-                    model, Plan, prompt, attempts=1, meter=meter, config=config
+                    model, schema, prompt, attempts=1, meter=meter, config=config
                 )
                 # Models often repeat finished subtasks when replanning; those stay as they are.
                 planned = [p for p in plan.subtasks if p.id not in kept_ids]
