@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -72,7 +72,9 @@ def processes_with(marker: str) -> list[int]:
 
 
 def test_runs_code_in_a_fresh_directory_that_is_deleted(sandbox: LocalSandbox) -> None:
-    code = "import os\nopen('out.csv', 'w').write('a,b')\nprint(os.getcwd())\nprint(os.listdir('.'))"
+    code = (
+        "import os\nopen('out.csv', 'w').write('a,b')\nprint(os.getcwd())\nprint(os.listdir('.'))"
+    )
     result = sandbox.run(code)
     assert result.ok and result.exit_code == 0
     workdir, listing = result.stdout.splitlines()
@@ -255,6 +257,30 @@ open("inside.txt", "w").write("fine")
         shutil.rmtree(target_dir, ignore_errors=True)
 
 
+def test_home_directory_secrets_are_hidden(
+    caps: SandboxCapabilities, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not caps.read_only_outside_workdir:
+        pytest.skip("no mount namespace here: the code can read what its uid can read")
+    home = tempfile.mkdtemp(prefix="wfg-home-")
+    try:
+        with open(os.path.join(home, "credentials"), "w") as f:
+            f.write("aws_secret_access_key = hunter2")
+        os.chmod(home, 0o755)
+        os.chmod(os.path.join(home, "credentials"), 0o644)  # readable by anyone
+        monkeypatch.setenv("HOME", home)
+        sb = LocalSandbox(LIMITS)
+        code = (
+            f"import os\nprint(os.listdir({home!r}))\nprint(open({home!r} + '/credentials').read())"
+        )
+        result = sb.run(code)
+        assert result.stdout == "[]\n", result
+        assert "FileNotFoundError" in result.stderr
+        assert home in sb.capabilities().hidden_dirs
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def test_file_size_limit(sandbox: LocalSandbox) -> None:
     code = """
 import os
@@ -360,7 +386,9 @@ def test_bounded_buffer_keeps_head_and_tail() -> None:
 def test_default_sandbox_is_e2b_iff_the_key_is_set() -> None:
     assert isinstance(default_sandbox(env={}), LocalSandbox)
     assert isinstance(default_sandbox(env={"E2B_API_KEY": "  "}), LocalSandbox)
-    chosen = default_sandbox(env={"E2B_API_KEY": "e2b_test", "WORKFORCE_GRAPH_SANDBOX_TIMEOUT": "3"})
+    chosen = default_sandbox(
+        env={"E2B_API_KEY": "e2b_test", "WORKFORCE_GRAPH_SANDBOX_TIMEOUT": "3"}
+    )
     assert isinstance(chosen, E2BSandbox) and chosen.limits.timeout_s == 3
 
 
@@ -371,7 +399,7 @@ class FakeE2B(BaseHTTPRequestHandler):
     """The parts of the E2B control plane and code-interpreter API the adapter uses."""
 
     protocol_version = "HTTP/1.1"
-    requests: list[tuple[str, str, Any]] = []
+    requests: ClassVar[list[tuple[str, str, Any]]] = []
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -401,7 +429,12 @@ class FakeE2B(BaseHTTPRequestHandler):
             ]
             if "raise" in data["code"]:
                 lines.append(
-                    {"type": "error", "name": "ValueError", "value": "bad", "traceback": "Traceback ..."}
+                    {
+                        "type": "error",
+                        "name": "ValueError",
+                        "value": "bad",
+                        "traceback": "Traceback ...",
+                    }
                 )
             body = "".join(json.dumps(line) + "\n" for line in lines).encode()
             self._send(200, body, "application/x-ndjson")
@@ -451,7 +484,7 @@ async def test_e2b_timeout_is_a_result_not_an_error(fake_e2b: str) -> None:
 
 def test_e2b_bad_key_is_a_clear_sandbox_error(fake_e2b: str) -> None:
     sb = E2BSandbox(LIMITS, api_key="e2b_bad", api_url=fake_e2b, retries=0)
-    with pytest.raises(SandboxError, match="rejected the API key.*E2B_API_KEY"):
+    with pytest.raises(SandboxError, match=r"rejected the API key.*E2B_API_KEY"):
         sb.run("print(1)")
 
 
