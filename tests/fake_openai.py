@@ -21,6 +21,7 @@ Run it standalone (for trying the CLI by hand)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import threading
@@ -100,13 +101,18 @@ class FakeOpenAI:
         responders: Mapping[str, Responder] | None = None,
         port: int = 0,
     ) -> None:
-        self.plan = [dict(s) for s in (plan or [{"id": "s1", "description": "Do the task",
-                                                  "capabilities": ["reasoning"]}])]
+        self.plan = [
+            dict(s)
+            for s in (
+                plan or [{"id": "s1", "description": "Do the task", "capabilities": ["reasoning"]}]
+            )
+        ]
         self.answer = answer
         self.worker_delays = dict(worker_delays or {})
         self.responders: dict[str, Responder] = dict(responders or {})
         self.log: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -125,6 +131,7 @@ class FakeOpenAI:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()  # wakes handlers sleeping on a delay
         self._server.shutdown()
         self._server.server_close()
 
@@ -140,7 +147,7 @@ class FakeOpenAI:
         self.stop()
 
     def calls(self, role: str | None = None) -> list[dict[str, Any]]:
-        """Logged requests (``role``, ``subtask_id``, ``time``, ``messages``), optionally of one role."""
+        """Logged requests (role, subtask_id, time, messages), of one role or all."""
         with self._lock:
             return [c for c in self.log if role is None or c["role"] == role]
 
@@ -161,7 +168,7 @@ class FakeOpenAI:
         sid = subtask_id_of(messages)
         delay = self.worker_delays.get(sid or "", 0.0)
         if delay:
-            time.sleep(delay)
+            self._stopping.wait(delay)
         return f"Result of {sid}."
 
     def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -221,8 +228,13 @@ class FakeOpenAI:
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/models"):
-                    self._send(200, {"object": "list", "data": [
-                        {"id": "fake-model", "object": "model", "owned_by": "tests"}]})
+                    self._send(
+                        200,
+                        {
+                            "object": "list",
+                            "data": [{"id": "fake-model", "object": "model", "owned_by": "tests"}],
+                        },
+                    )
                 else:
                     self._send(404, {"error": {"message": "not found"}})
 
@@ -260,10 +272,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with FakeOpenAI(port=args.port) as server:
         print(f"serving on {server.base_url}", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

@@ -26,7 +26,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def sub(sid: str, *deps: str, caps: tuple[str, ...] = ("reasoning",)) -> dict[str, Any]:
-    return {"id": sid, "description": f"do {sid}", "capabilities": list(caps), "depends_on": list(deps)}
+    return {
+        "id": sid,
+        "description": f"do {sid}",
+        "capabilities": list(caps),
+        "depends_on": list(deps),
+    }
 
 
 def reviewed_graph(model: ScriptedChatModel, checkpointer: Any = None, **options: Any) -> Any:
@@ -96,7 +101,9 @@ async def test_edit_replaces_the_plan_and_emits_it(scripted: Any) -> None:
         )
     ]
     final = (await graph.aget_state(cfg)).values
-    assert [(s["id"], s["description"], s["depends_on"], s["status"]) for s in final["subtasks"]] == [
+    assert [
+        (s["id"], s["description"], s["depends_on"], s["status"]) for s in final["subtasks"]
+    ] == [
         ("x", "look it up", [], "done"),
         ("y", "sum it up", ["x"], "done"),
     ]
@@ -115,14 +122,18 @@ async def test_invalid_edit_is_reported_and_the_plan_presented_again(scripted: A
         {"id": "x", "description": "d", "capabilities": ["finance"]},
         {"id": "y", "description": "d", "capabilities": ["web"], "depends_on": ["zz"]},
     ]
-    again = only_interrupt(await graph.ainvoke(Command(resume={"action": "edit", "subtasks": bad}), cfg))
+    again = only_interrupt(
+        await graph.ainvoke(Command(resume={"action": "edit", "subtasks": bad}), cfg)
+    )
     assert again["subtasks"] == [sub("a")]
     assert again["error"].startswith("the edited plan is invalid:")
     assert "capability 'finance'" in again["error"] and "unknown id 'zz'" in again["error"]
     assert model.calls_by_role("worker") == []
 
     cyclic = [sub("p", "q"), sub("q", "p")]
-    again = only_interrupt(await graph.ainvoke(Command(resume={"action": "edit", "subtasks": cyclic}), cfg))
+    again = only_interrupt(
+        await graph.ainvoke(Command(resume={"action": "edit", "subtasks": cyclic}), cfg)
+    )
     assert "cycle" in again["error"]
 
     final = await graph.ainvoke(Command(resume={"action": "approve"}), cfg)
@@ -133,10 +144,16 @@ async def test_invalid_edit_is_reported_and_the_plan_presented_again(scripted: A
     ("answer", "expected"),
     [
         ("yes", "invalid plan review answer 'yes'"),
-        ({"action": "aprove"}, "does not match any of the expected tags: 'approve', 'edit', 'reject'"),
+        (
+            {"action": "aprove"},
+            "does not match any of the expected tags: 'approve', 'edit', 'reject'",
+        ),
         ({"action": "reject"}, "reject.feedback: Field required"),
         ({"action": "reject", "feedback": "   "}, "reject.feedback: String should have at least 1"),
-        ({"action": "edit", "subtasks": [{"id": "x"}]}, "edit.subtasks.0.description: Field required"),
+        (
+            {"action": "edit", "subtasks": [{"id": "x"}]},
+            "edit.subtasks.0.description: Field required",
+        ),
         ({"action": "approve", "subtasks": []}, "approve.subtasks: Extra inputs are not permitted"),
     ],
 )
@@ -161,7 +178,9 @@ async def test_reject_replans_with_the_feedback(scripted: Any) -> None:
     graph, cfg = reviewed_graph(model), config()
     await graph.ainvoke({"task": "t"}, cfg)
     second = only_interrupt(
-        await graph.ainvoke(Command(resume={"action": "reject", "feedback": "split it in two"}), cfg)
+        await graph.ainvoke(
+            Command(resume={"action": "reject", "feedback": "split it in two"}), cfg
+        )
     )
     assert [s["id"] for s in second["subtasks"]] == ["b1", "b2"] and second["error"] is None
     replan_prompt = model.calls_by_role("planner")[1]["prompt"]
@@ -195,7 +214,11 @@ def test_review_node_is_only_added_when_asked(scripted: Any) -> None:
     plain = build_workforce_graph(model=model, workers=[spec("reasoning", "reasoning")]).compile()
     assert "review_plan" not in plain.get_graph().nodes
     edges = {(e.source, e.target) for e in reviewed_graph(model).get_graph().edges}
-    assert {("planner", "review_plan"), ("review_plan", "coordinator"), ("review_plan", "planner")} <= edges
+    assert {
+        ("planner", "review_plan"),
+        ("review_plan", "coordinator"),
+        ("review_plan", "planner"),
+    } <= edges
     assert ("planner", "coordinator") not in edges
 
 
@@ -236,7 +259,12 @@ async def test_paused_run_survives_a_process_exit(scripted: Any, tmp_path: Path)
     env = {**os.environ, "LANGGRAPH_STRICT_MSGPACK": "true", "PYTHONPATH": str(REPO)}
     paused = subprocess.run(
         [sys.executable, "-c", PAUSE_SCRIPT, str(db)],
-        capture_output=True, text=True, env=env, cwd=REPO, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+        check=False,
     )
     assert paused.returncode == 0, paused.stderr[-2000:]
     assert paused.stdout.strip() == "plan_review"
@@ -256,3 +284,19 @@ async def test_paused_run_survives_a_process_exit(scripted: Any, tmp_path: Path)
     assert final["answer"] == {"text": "the final answer", "complete": True, "failed": []}
     assert final["subtasks"][0]["result"] == "result a"
     assert model.calls_by_role("planner") == []
+
+
+async def test_a_replan_is_reviewed_too_with_the_finished_work_shown(scripted: Any) -> None:
+    plans = iter([plan_reply(sub("a"), sub("b")), plan_reply(sub("c", "a"))])
+    model = scripted(
+        planner=lambda m: next(plans),
+        worker=lambda m: "FAILED: no data" if "Your subtask (b)" in str(m[-1].content) else "ok",
+    )
+    graph, cfg = reviewed_graph(model, max_retries=0), config()
+    await graph.ainvoke({"task": "t"}, cfg)
+    second = only_interrupt(await graph.ainvoke(Command(resume={"action": "approve"}), cfg))
+    assert second["done"] == [sub("a")]
+    assert second["subtasks"] == [sub("c", "a")]
+    final = await graph.ainvoke(Command(resume={"action": "approve"}), cfg)
+    assert [(s["id"], s["status"]) for s in final["subtasks"]] == [("a", "done"), ("c", "done")]
+    assert final["replans"] == 1 and final["answer"]["complete"] is True

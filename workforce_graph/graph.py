@@ -23,6 +23,7 @@ from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.nodes.execution import make_workers_node
 from workforce_graph.nodes.generator import make_generator
 from workforce_graph.nodes.planner import make_planner
+from workforce_graph.nodes.review import make_plan_review
 from workforce_graph.nodes.verifier import make_verifier, route_after_verification
 from workforce_graph.plugins import WorkerRegistry, collect_workers
 from workforce_graph.settings import WorkforceContext, WorkforceSettings
@@ -51,6 +52,7 @@ def build_workforce_graph(
     max_plan_attempts: int = 3,
     max_subtasks: int = 40,
     verify_results: bool = False,
+    approve_plan: bool = False,
 ) -> StateGraph[Any, Any, Any, Any]:
     """Build the Workforce graph, uncompiled, so you choose checkpointer, store and name.
 
@@ -72,6 +74,9 @@ def build_workforce_graph(
         max_plan_attempts: Planner calls (repairs included) to get a valid plan.
         max_subtasks: Largest plan accepted.
         verify_results: Check each result with the verifier model (doubles cost).
+        approve_plan: Pause after each plan (replans included) for a person to
+            approve, edit or reject it (node ``review_plan``; needs a checkpointer;
+            see ``workforce_graph.nodes.review``).
 
     Returns:
         An uncompiled ``StateGraph``; input ``{"task": ...}`` or ``{"messages": [...]}``,
@@ -84,11 +89,16 @@ def build_workforce_graph(
         >>> await graph.ainvoke({"task": "Compare X and Y"},
         ...     {"configurable": {"thread_id": "1"}})  # doctest: +SKIP
     """
-    registry = WorkerRegistry.of(workers) if workers is not None else collect_workers(plugin_manager)
+    registry = (
+        WorkerRegistry.of(workers) if workers is not None else collect_workers(plugin_manager)
+    )
     if not registry.available:
         raise ValueError(
             "no worker is available: "
-            + ("; ".join(str(p) for p in registry.problems) or "install or register a worker plugin")
+            + (
+                "; ".join(str(p) for p in registry.problems)
+                or "install or register a worker plugin"
+            )
         )
     deps = NodeDeps(
         registry=registry,
@@ -117,7 +127,17 @@ def build_workforce_graph(
     graph.add_node("generator", make_generator(deps))
 
     graph.add_edge(START, "planner")
-    graph.add_conditional_edges("planner", route_after_planning, ["coordinator", "generator"])
+    if approve_plan:
+        graph.add_node(
+            "review_plan", make_plan_review(deps), destinations=("coordinator", "planner")
+        )
+        graph.add_conditional_edges(
+            "planner",
+            route_after_planning,
+            {"coordinator": "review_plan", "generator": "generator"},
+        )
+    else:
+        graph.add_conditional_edges("planner", route_after_planning, ["coordinator", "generator"])
     graph.add_edge("coordinator", "workers")
     graph.add_edge("workers", "verifier")
     graph.add_conditional_edges(

@@ -7,10 +7,11 @@ which LangGraph's serializer knows), so checkpoints load under
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, NotRequired, TypedDict
+from typing import Annotated, Literal, NotRequired
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict
 
 __all__ = [
     "Answer",

@@ -139,7 +139,7 @@ def make_plan_review(deps: NodeDeps) -> Any:
             "kind": "plan_review",
             "task": request_of(state),
             "subtasks": [_planned(s) for s in pending],
-            "done": [{"id": s["id"], "description": s["description"]} for s in kept],
+            "done": [_planned(s) for s in kept],
             "capabilities": sorted(offered),
             "error": None,
         }
