@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import re
+import weakref
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, ValidationError
 
 from workforce_graph.usage import UsageMeter
@@ -94,7 +95,7 @@ async def structured_call(
                 raw: BaseMessage | None = reply
                 parsed: Any = schema.model_validate(_json_from_text(str(reply.content)))
             else:
-                runnable = model.with_structured_output(schema, method=method, include_raw=True)
+                runnable = _structured_runnable(model, schema, method)
                 prompt = _with_schema_prompt(history, schema) if method == "json_mode" else history
                 out = await runnable.ainvoke(prompt, config=config)
                 raw = out.get("raw") if isinstance(out, dict) else None
@@ -144,6 +145,27 @@ async def structured_call(
     raise StructuredOutputError(
         f"no valid {schema.__name__} after {attempts} attempts: " + " | ".join(errors)
     )
+
+
+_RUNNABLES: dict[
+    tuple[int, type[BaseModel], str], tuple[weakref.ref[BaseChatModel], Runnable[Any, Any]]
+] = {}
+
+
+def _structured_runnable(
+    model: BaseChatModel, schema: type[BaseModel], method: str
+) -> Runnable[Any, Any]:
+    """``with_structured_output`` once per model, schema and method (building it converts
+    the schema, a few milliseconds a call)."""
+    key = (id(model), schema, method)
+    cached = _RUNNABLES.get(key)
+    if cached is not None and cached[0]() is model:
+        return cached[1]
+    runnable = model.with_structured_output(schema, method=method, include_raw=True)
+    if len(_RUNNABLES) > 256:
+        _RUNNABLES.clear()
+    _RUNNABLES[key] = (weakref.ref(model), runnable)
+    return runnable
 
 
 def _with_schema_prompt(

@@ -201,7 +201,9 @@ async def run_worker(
                 config=config,
                 counter=counter,
             )
-        result = await asyncio.wait_for(coro, timeout=timeout_s)
+        # asyncio.timeout, unlike wait_for, does not wrap the coroutine in another task.
+        async with asyncio.timeout(timeout_s):
+            result = await coro
         return result if spec.factory is None else _normalise(result)
     except TimeoutError:
         return _failed(f"timed out after {timeout_s:g} s", counter[0])
