@@ -31,7 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-__all__ = ["FakeOpenAI", "Reply", "role_of"]
+__all__ = ["FakeHTTPError", "FakeOpenAI", "Reply", "role_of"]
 
 Reply = str | dict[str, Any]
 """A string (the reply's content) or a dict (sent as JSON content)."""
@@ -73,6 +73,20 @@ def subtask_id_of(messages: Sequence[Mapping[str, Any]]) -> str | None:
         if match:
             return match.group(1)
     return None
+
+
+class FakeHTTPError(Exception):
+    """Raise from a responder to answer with an HTTP error, as OpenAI does.
+
+    Example:
+        >>> FakeOpenAI(responders={"planner": lambda m, b: _raise(FakeHTTPError(401, "bad key"))})
+        ... # doctest: +SKIP
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 class FakeOpenAI:
@@ -251,7 +265,21 @@ class FakeOpenAI:
                 if body.get("stream"):
                     self._send(400, {"error": {"message": "streaming is not supported"}})
                     return
-                self._send(200, server._completion(body))
+                try:
+                    payload = server._completion(body)
+                except FakeHTTPError as exc:
+                    self._send(
+                        exc.status,
+                        {
+                            "error": {
+                                "message": exc.message,
+                                "type": "fake",
+                                "code": str(exc.status),
+                            }
+                        },
+                    )
+                    return
+                self._send(200, payload)
 
         return Handler
 

@@ -52,7 +52,9 @@ def _run_as() -> list[str]:
         except KeyError:
             continue
         return ["runuser", "-u", user, "--"]
-    raise PostgresUnavailable("running as root and no 'postgres' or 'nobody' user to run the server")
+    raise PostgresUnavailable(
+        "running as root and no 'postgres' or 'nobody' user to run the server"
+    )
 
 
 @contextmanager
@@ -88,14 +90,38 @@ def postgres_dsn() -> Iterator[str]:
             raise PostgresUnavailable(f"{Path(args[0]).name} failed: {done.stderr.strip()[-500:]}")
 
     try:
-        run(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-            "--no-sync", "-E", "UTF8")
-        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60",
-            "-o", f"-p {port} -h 127.0.0.1 -k {sockets} -F -c max_connections=100", "start")
+        run(
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
+        run(
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(root / "log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {port} -h 127.0.0.1 -k {sockets} -F -c max_connections=100",
+            "start",
+        )
         try:
             yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
         finally:
-            subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                            "stop"], capture_output=True, timeout=60)
+            subprocess.run(
+                [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                capture_output=True,
+                timeout=60,
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)

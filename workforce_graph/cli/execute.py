@@ -1,0 +1,515 @@
+"""Running, resuming and showing runs: the CLI's use of the graph and the run store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command
+from rich.console import Console
+from rich.text import Text
+
+from workforce_graph.cli.errors import (
+    EXIT_ANSWERED,
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    CliError,
+    check_reachable,
+)
+from workforce_graph.cli.render import (
+    EventsView,
+    LiveView,
+    PlainView,
+    ProgressView,
+    plan_tree,
+    usage_table,
+)
+from workforce_graph.cli.review import ask_plan_review
+from workforce_graph.graph import build_workforce_graph
+from workforce_graph.models import BASE_URL_ENV, ROLES, ModelSet
+from workforce_graph.persistence import (
+    RunRecord,
+    RunStatus,
+    RunStore,
+    open_run_store,
+    parse_db,
+)
+from workforce_graph.settings import WorkforceContext
+
+__all__ = [
+    "OutputMode",
+    "RunOptions",
+    "build_graph",
+    "read_attachments",
+    "resolve_models",
+    "resume_run",
+    "run_summary",
+    "show_run",
+    "start_run",
+]
+
+OutputMode = Literal["auto", "json", "events"]
+
+
+@dataclass
+class RunOptions:
+    """The options of a run, stored with it so ``resume`` continues it the same way."""
+
+    model: str | None = None
+    role_models: dict[str, str] = field(default_factory=dict)
+    base_url: str | None = None
+    max_replans: int | None = None
+    max_concurrency: int | None = None
+    timeout_s: float | None = None
+    approve_plan: bool = False
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunOptions:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def over(self, stored: RunOptions) -> RunOptions:
+        """These options where given, else the stored ones (for ``resume``)."""
+        return RunOptions(
+            model=self.model or stored.model,
+            role_models={**stored.role_models, **self.role_models},
+            base_url=self.base_url or stored.base_url,
+            max_replans=self.max_replans if self.max_replans is not None else stored.max_replans,
+            max_concurrency=self.max_concurrency
+            if self.max_concurrency is not None
+            else stored.max_concurrency,
+            timeout_s=self.timeout_s if self.timeout_s is not None else stored.timeout_s,
+            approve_plan=self.approve_plan or stored.approve_plan,
+        )
+
+    def context(self) -> WorkforceContext:
+        """Per-run budget overrides, passed to the graph as its runtime context."""
+        return WorkforceContext(
+            max_replans=self.max_replans,
+            max_concurrency=self.max_concurrency,
+            subtask_timeout_s=self.timeout_s,
+        )
+
+    def effective_base_url(self) -> str | None:
+        return self.base_url or os.environ.get(BASE_URL_ENV) or None
+
+
+def resolve_models(options: RunOptions) -> dict[str, Any]:
+    """Resolve every role's model once, up front, so a configuration error shows first.
+
+    Returns:
+        Chat models by role (roles naming the same model share one instance).
+
+    Raises:
+        ModelConfigError: A model cannot be set up (one-line message).
+    """
+    models = ModelSet(
+        default=options.model, roles=dict(options.role_models), base_url=options.base_url
+    )
+    models.check()
+    return {role: models.for_role(role) for role in ROLES}
+
+
+def build_graph(
+    options: RunOptions, checkpointer: Any, role_models: Mapping[str, Any] | None = None
+) -> Any:
+    """Compile the graph for a run.
+
+    Args:
+        options: The run's options.
+        checkpointer: Where the run is kept.
+        role_models: Models from :func:`resolve_models`; ``None`` for reading state
+            only (``show``, ``graph``), which needs no model.
+
+    Returns:
+        The compiled graph.
+
+    Raises:
+        CliError: ``--approve-plan`` is not supported, or no worker is available.
+    """
+    kwargs: dict[str, Any] = {"model": options.model}
+    if role_models is not None:
+        kwargs.update(model=role_models["worker"], role_models=dict(role_models))
+    if options.approve_plan:
+        kwargs["approve_plan"] = True
+    try:
+        builder = build_workforce_graph(**kwargs)
+    except TypeError as exc:
+        if "approve_plan" in str(exc):
+            raise CliError(
+                "--approve-plan is not supported by this version of workforce-graph"
+            ) from exc
+        raise
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    return builder.compile(checkpointer=checkpointer)
+
+
+def _stderr_console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=False)
+
+
+def _say(line: str) -> None:
+    """A message on stderr, unwrapped so it stays one copyable line."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+async def _mark(store: RunStore, thread_id: str, status: RunStatus) -> None:
+    """Record a run's status on the way out; a failing database must not hide the cause."""
+    with contextlib.suppress(Exception):
+        await store.set_status(thread_id, status)
+
+
+def _view(mode: OutputMode, options: RunOptions) -> ProgressView:
+    if mode == "json":
+        return ProgressView()
+    if mode == "events":
+        return EventsView(sys.stdout)
+    if sys.stderr.isatty():
+        return LiveView(_stderr_console(), max_replans=options.max_replans)
+    return PlainView(sys.stderr)
+
+
+def _resume_hint(thread_id: str, db: str | None) -> str:
+    target = parse_db(db)
+    if target.kind == "memory":
+        return "not saved (--db memory), so it cannot be resumed"
+    db_part = f" --db {target.describe()}" if db else ""
+    return f"resume with: workforce-graph resume {thread_id}{db_part}"
+
+
+def run_summary(
+    state: Mapping[str, Any], thread_id: str, *, status: str | None = None
+) -> dict[str, Any]:
+    """The ``--json`` object of a run: answer, completeness, plan, results, usage.
+
+    Args:
+        state: The run's final (or current) state values.
+        thread_id: The run's thread id.
+        status: The run's status, when known.
+
+    Returns:
+        A JSON-friendly dict.
+    """
+    answer = state.get("answer") or {}
+    subtasks = list(state.get("subtasks") or [])
+    return {
+        "thread_id": thread_id,
+        "status": status,
+        "task": state.get("task"),
+        "answer": answer.get("text"),
+        "complete": bool(answer.get("complete")),
+        "failed": list(answer.get("failed") or []),
+        "plan": [
+            {k: s.get(k) for k in ("id", "description", "capabilities", "depends_on", "worker")}
+            for s in subtasks
+        ],
+        "results": [
+            {
+                k: s.get(k)
+                for k in ("id", "worker", "status", "result", "failure_reason", "attempts")
+            }
+            for s in subtasks
+        ],
+        "replans": int(state.get("replans") or 0),
+        "usage": dict(state.get("usage") or {}),
+        "error": state.get("error"),
+    }
+
+
+def _status_of(state: Mapping[str, Any]) -> RunStatus:
+    answer = state.get("answer")
+    if not answer:
+        return "failed"
+    return "answered" if answer.get("complete") else "incomplete"
+
+
+def _finish(state: Mapping[str, Any], thread_id: str, mode: OutputMode, view: ProgressView) -> int:
+    status = _status_of(state)
+    code = EXIT_ANSWERED if status == "answered" else EXIT_INCOMPLETE
+    summary = run_summary(state, thread_id, status=status)
+    if mode == "json":
+        print(json.dumps(summary, indent=2, default=str))
+    elif mode == "events":
+        assert isinstance(view, EventsView)
+        view.emit(
+            {
+                "event": "end",
+                "thread_id": thread_id,
+                "status": status,
+                "complete": summary["complete"],
+                "usage": summary["usage"],
+                "exit_code": code,
+            }
+        )
+    else:
+        err = _stderr_console()
+        if summary["usage"]:
+            err.print(usage_table(summary["usage"]))
+        print(summary["answer"] or state.get("error") or "(no answer)", flush=True)
+        if status != "answered":
+            err.print(Text(f"The answer is incomplete (thread {thread_id}).", style="yellow"))
+    return code
+
+
+async def _drive(
+    graph: Any,
+    store: RunStore,
+    thread_id: str,
+    first_input: Any,
+    options: RunOptions,
+    mode: OutputMode,
+    view: ProgressView,
+    db: str | None,
+) -> int:
+    """Stream the run, answer plan reviews, and return the exit code."""
+    config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+    pending: Any = first_input
+    in_review = False
+    try:
+        while True:
+            async for stream_mode, chunk in graph.astream(
+                pending,
+                config,
+                context=options.context(),
+                stream_mode=["custom", "values"],
+                # Each step is on disk before the next starts, so a killed run resumes
+                # from where it was, not from an earlier step.
+                durability="sync",
+            ):
+                if stream_mode == "custom" and isinstance(chunk, Mapping):
+                    view.event(chunk)
+                elif stream_mode == "values" and isinstance(chunk, Mapping):
+                    view.values(chunk)
+            snapshot = await graph.aget_state(config)
+            interrupts = list(snapshot.interrupts)
+            if not interrupts:
+                break
+            value = interrupts[0].value
+            await store.set_status(thread_id, "paused")
+            view.pause()
+            if not (isinstance(value, Mapping) and value.get("kind") == "plan_review"):
+                _say(
+                    f"The run waits for input this CLI cannot give: {value!r}; "
+                    f"{_resume_hint(thread_id, db)}"
+                )
+                return EXIT_INTERRUPTED
+            if isinstance(view, EventsView):
+                view.emit(
+                    {
+                        "event": "plan_review",
+                        "thread_id": thread_id,
+                        "subtasks": value.get("subtasks", []),
+                    }
+                )
+            in_review = True
+            try:
+                reply = await ask_plan_review(value, _stderr_console())
+            except EOFError:
+                _say(
+                    "\nNo reply to the plan review; the run is paused. "
+                    + _resume_hint(thread_id, db).capitalize()
+                )
+                return EXIT_INTERRUPTED
+            in_review = False
+            await store.set_status(thread_id, "running")
+            view.resume()
+            pending = Command(resume=reply)
+        view.stop()
+    except asyncio.CancelledError:
+        view.stop()
+        await _mark(store, thread_id, "paused" if in_review else "interrupted")
+        _say(
+            ("\n" if in_review else "")
+            + f"Interrupted run {thread_id}; "
+            + _resume_hint(thread_id, db)
+        )
+        raise
+    except BaseException:
+        view.stop()
+        await _mark(store, thread_id, "failed")
+        raise
+    state = dict(snapshot.values)
+    await store.set_status(thread_id, _status_of(state))
+    return _finish(state, thread_id, mode, view)
+
+
+def _check_server(options: RunOptions) -> None:
+    base_url = options.effective_base_url()
+    if base_url:
+        check_reachable(base_url)
+
+
+def read_attachments(files: Sequence[Path]) -> list[str]:
+    """Absolute paths of ``--file`` attachments, each checked to be a readable file.
+
+    Raises:
+        CliError: A file is missing, a directory or unreadable.
+    """
+    paths = []
+    for path in files:
+        try:
+            if path.is_dir():
+                raise CliError(f"--file {path}: is a directory, not a file")
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            raise CliError(f"--file {path}: cannot read it ({exc.strerror or exc})") from exc
+        paths.append(str(path.resolve()))
+    return paths
+
+
+async def start_run(
+    task: str,
+    *,
+    files: Sequence[Path] = (),
+    answer_format: str | None = None,
+    options: RunOptions,
+    db: str | None = None,
+    mode: OutputMode = "auto",
+) -> int:
+    """``workforce-graph run``: plan, execute and answer ``task``, kept in the run store.
+
+    Args:
+        task: The request.
+        files: Attachments (checked readable before anything starts).
+        answer_format: Format the final answer must follow.
+        options: Models and budgets.
+        db: ``--db`` value (see :func:`workforce_graph.persistence.parse_db`).
+        mode: ``auto`` (live view on a terminal, else plain lines), ``json`` or ``events``.
+
+    Returns:
+        The exit code.
+    """
+    if not task.strip():
+        raise CliError("the task is empty; pass it as an argument, or '-' to read it from stdin")
+    attachments = read_attachments(files)
+    _check_server(options)
+    models = resolve_models(options)
+    async with open_run_store(db) as store:
+        graph = build_graph(options, store.checkpointer, models)
+        thread_id = uuid.uuid4().hex[:16]  # 64 random bits: short enough to type
+        run_input: dict[str, Any] = {
+            "task": task,
+            "attachments": attachments,
+            "answer_format": answer_format,
+        }
+        stored = {**asdict(options), "input": run_input}
+        await store.record_start(RunRecord.new(thread_id, task, stored))
+        view = _view(mode, options)
+        view.start(thread_id, task, where=store.target.describe())
+        return await _drive(graph, store, thread_id, run_input, options, mode, view, db)
+
+
+async def resume_run(
+    thread: str, *, options: RunOptions, db: str | None = None, mode: OutputMode = "auto"
+) -> int:
+    """``workforce-graph resume``: continue an interrupted or paused run.
+
+    Finished subtasks are not run again (their results are checkpointed); a run paused
+    for plan review asks for the review again.
+
+    Args:
+        thread: The thread id, or an unambiguous prefix of it.
+        options: Options overriding the ones stored with the run.
+        db: ``--db`` value.
+        mode: Output mode, as for :func:`start_run`.
+
+    Returns:
+        The exit code.
+    """
+    async with open_run_store(db) as store:
+        thread_id = await store.find_thread(thread)
+        record = await store.get_run(thread_id)
+        if record is not None and record.effective_status() == "running":
+            raise CliError(
+                f"run {thread_id} is still running (process {record.pid}); stop it before "
+                "resuming, or wait for it to finish"
+            )
+        stored = record.options if record else {}
+        merged = options.over(RunOptions.from_json(stored))
+        _check_server(merged)
+        graph = build_graph(merged, store.checkpointer, resolve_models(merged))
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+        snapshot = await graph.aget_state(config)
+        view = _view(mode, merged)
+        if snapshot.values and not snapshot.next and not snapshot.interrupts:
+            if mode not in ("json", "events"):
+                _say(f"Run {thread_id} already finished; nothing to resume.")
+            return _finish(dict(snapshot.values), thread_id, mode, view)
+        pending: Any = None
+        if not snapshot.values:
+            # Killed before its first checkpoint: start it again from its stored input.
+            pending = stored.get("input")
+            if not pending:
+                raise CliError(f"run {thread_id} has no saved state to resume")
+        task = str(snapshot.values.get("task") or (record.task if record else ""))
+        await store.record_start(RunRecord.new(thread_id, task, {**stored, **asdict(merged)}))
+        view.start(thread_id, task, where=store.target.describe(), resumed=True)
+        if snapshot.values.get("subtasks"):
+            view.values(snapshot.values)
+            done = [s["id"] for s in snapshot.values["subtasks"] if s["status"] == "done"]
+            if done:
+                view.note(f"already done: {', '.join(done)}")
+        return await _drive(graph, store, thread_id, pending, merged, mode, view, db)
+
+
+async def show_run(thread: str, *, db: str | None = None, as_json: bool = False) -> int:
+    """``workforce-graph show``: a run's status, plan, results, answer and usage.
+
+    Returns:
+        The exit code (0).
+    """
+    async with open_run_store(db) as store:
+        thread_id = await store.find_thread(thread)
+        record = await store.get_run(thread_id)
+        options = RunOptions.from_json(record.options) if record else RunOptions()
+        graph = build_graph(options, store.checkpointer)
+        snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+    state = dict(snapshot.values or {})
+    status = record.effective_status() if record else _status_of(state)
+    if snapshot.interrupts:
+        status = "paused"
+    summary = run_summary(state, thread_id, status=status)
+    if record:
+        summary.update(
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+            duration_s=record.duration_s,
+            options=record.options,
+        )
+        summary["task"] = summary["task"] or record.task
+    if as_json:
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
+    out = Console(highlight=False)
+    out.print(Text.assemble(("thread ", "bold"), thread_id, ("  status ", "bold"), status))
+    if record:
+        from workforce_graph.cli.runs import format_duration, format_time
+
+        out.print(
+            f"started {format_time(record.started_at)}, took {format_duration(record.duration_s)}",
+            markup=False,
+        )
+    out.print(Text.assemble(("task: ", "bold"), str(summary["task"] or "")))
+    subtasks = list(state.get("subtasks") or [])
+    if subtasks:
+        out.print(plan_tree(subtasks, title=f"Plan (replans: {summary['replans']})", results=True))
+    if summary["answer"]:
+        out.print(Text("Answer", style="bold"))
+        out.print(summary["answer"], markup=False)
+    elif state.get("error"):
+        out.print(Text(f"error: {state['error']}", style="red"))
+    if summary["usage"]:
+        out.print(usage_table(summary["usage"]))
+    return 0
