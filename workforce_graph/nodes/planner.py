@@ -26,7 +26,7 @@ from workforce_graph.structured import StructuredOutputError, structured_call
 from workforce_graph.usage import UsageMeter
 from workforce_graph.worker_runtime import brief
 
-__all__ = ["Plan", "PlannedSubtask", "make_planner", "request_of"]
+__all__ = ["Plan", "PlannedSubtask", "make_planner", "pending_subtask", "request_of"]
 
 
 class PlannedSubtask(BaseModel):
@@ -44,20 +44,37 @@ class Plan(BaseModel):
     subtasks: list[PlannedSubtask]
 
 
+ID_PATTERN = r"^s[1-9][0-9]?$"
+"""Ids the model is asked for; a plan edited by a person may use any id."""
+
+
 @lru_cache(maxsize=64)
 def plan_schema(capabilities: tuple[str, ...]) -> type[Plan]:
-    """``Plan`` with capability tags limited to those offered.
+    """``Plan`` with capability tags limited to those offered and ids of one shape.
 
-    Sent as the JSON schema, the enum stops a model (and a grammar-constrained local
-    model cannot even produce otherwise) from inventing tags no worker has.
+    Sent as the JSON schema, the enum stops a model from inventing tags no worker has,
+    and short ``s<n>`` ids keep small models from copying prose into ids; a
+    grammar-constrained local model cannot produce anything else.
     """
     tag = Literal[capabilities]  # type: ignore[valid-type]
+    # In the schema only: ids from people (plan review) or older plans may differ.
+    shaped: dict[str, Any] = {"pattern": ID_PATTERN}
     step = create_model(
         "PlannedSubtask",
         __base__=PlannedSubtask,
-        capabilities=(list[tag], Field(description="Capability tags the worker needs.")),
+        id=(str, Field(description="'s1', 's2', ... in plan order.", json_schema_extra=shaped)),
+        description=(str, Field(min_length=1)),
+        capabilities=(list[tag], Field(min_length=1, description="Capability tags needed.")),
+        depends_on=(
+            list[str],
+            Field(
+                default_factory=list,
+                description="Ids of earlier subtasks whose results this one needs.",
+                json_schema_extra={"items": {"type": "string", **shaped}},
+            ),
+        ),
     )
-    return create_model("Plan", __base__=Plan, subtasks=(list[step], ...))
+    return create_model("Plan", __base__=Plan, subtasks=(list[step], Field(min_length=1)))  # type: ignore[valid-type]
 
 
 SYSTEM = """You are the planner of a team of workers. Break the user's request into \
@@ -68,6 +85,21 @@ simple request is one subtask. Use only capability tags that the workers offer.
 
 Workers:
 {workers}"""
+
+
+def pending_subtask(planned: PlannedSubtask) -> Subtask:
+    """A planned step as a state subtask, not yet assigned or run."""
+    return Subtask(
+        id=planned.id,
+        description=planned.description,
+        capabilities=list(planned.capabilities),
+        depends_on=list(planned.depends_on),
+        worker=None,
+        status="pending",
+        result=None,
+        failure_reason=None,
+        attempts=0,
+    )
 
 
 def request_of(state: WorkforceState) -> str:
@@ -160,21 +192,7 @@ def make_planner(deps: NodeDeps) -> Any:
                     HumanMessage(f"That plan is invalid: {problem}\nReply with a corrected plan."),
                 ]
                 continue
-            new = [
-                Subtask(
-                    id=p.id,
-                    description=p.description,
-                    capabilities=list(p.capabilities),
-                    depends_on=list(p.depends_on),
-                    worker=None,
-                    status="pending",
-                    result=None,
-                    failure_reason=None,
-                    attempts=0,
-                )
-                for p in planned
-            ]
-            subtasks = kept + new
+            subtasks = kept + [pending_subtask(p) for p in planned]
             emit(
                 "plan",
                 subtasks=[

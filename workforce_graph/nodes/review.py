@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from workforce_graph.events import emit
 from workforce_graph.nodes.deps import NodeDeps
-from workforce_graph.nodes.planner import PlannedSubtask, request_of
+from workforce_graph.nodes.planner import PlannedSubtask, pending_subtask, request_of
 from workforce_graph.plan_validation import PlanValidationError, validate_plan
 from workforce_graph.state import Subtask, WorkforceState
 
@@ -169,7 +169,7 @@ def make_plan_review(deps: NodeDeps) -> Any:
             except ValueError as exc:
                 request = {**request, "error": str(exc)}
                 continue
-            edited = kept + [_subtask(p) for p in answer.subtasks]
+            edited = kept + [pending_subtask(p) for p in answer.subtasks]
             emit(
                 "plan",
                 subtasks=[
@@ -190,20 +190,6 @@ def _planned(subtask: Subtask) -> dict[str, Any]:
         "capabilities": list(subtask["capabilities"]),
         "depends_on": list(subtask["depends_on"]),
     }
-
-
-def _subtask(planned: PlannedSubtask) -> Subtask:
-    return Subtask(
-        id=planned.id,
-        description=planned.description,
-        capabilities=list(planned.capabilities),
-        depends_on=list(planned.depends_on),
-        worker=None,
-        status="pending",
-        result=None,
-        failure_reason=None,
-        attempts=0,
-    )
 
 
 def _brief(value: Any, limit: int = 120) -> str:
