@@ -175,7 +175,7 @@ async def test_invalid_plan_is_repaired_with_the_validation_error(scripted: Any)
         (plan_reply(sub("a", "b"), sub("b", "a")), "cycle"),
         (plan_reply(sub("a", "nowhere")), "unknown id 'nowhere'"),
         (plan_reply(sub("a", caps=("astrology",))), "input_value='astrology'"),
-        ({"subtasks": []}, "no subtasks"),
+        ({"subtasks": []}, "should have at least 1 item"),
     ],
 )
 async def test_invalid_plans_end_with_a_clear_error(
