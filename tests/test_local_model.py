@@ -174,6 +174,27 @@ def test_structured_output_include_raw_reports_truncation(model: ChatLocalLlama)
     assert cut["raw"].response_metadata["finish_reason"] == "length"
 
 
+def test_json_mode_without_schema_gives_a_dict(model: ChatLocalLlama) -> None:
+    reply = model.with_structured_output(None, method="json_mode", max_tokens=32).invoke(
+        "Give a JSON object with a key colour."
+    )
+    assert isinstance(reply, dict)
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        ({"type": "object", "properties": {"x": {"type": "strange"}}}, "cannot turn"),
+        ({"type": "object", "properties": {"x": {"$ref": "https://x.test/s"}}}, "outside"),
+    ],
+)
+def test_unconvertible_schema_is_an_error_not_any_json(
+    model: ChatLocalLlama, schema: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        model.with_structured_output(schema).invoke("Hi")
+
+
 def test_forced_tool_call(model: ChatLocalLlama) -> None:
     bound = model.bind_tools([get_weather, add], tool_choice="any", max_tokens=48)
     reply = bound.invoke("What is the weather in Paris?")
@@ -187,6 +208,13 @@ def test_forced_tool_call(model: ChatLocalLlama) -> None:
     else:
         assert isinstance(call["args"]["a"], int)
         assert isinstance(call["args"]["b"], int)
+
+
+def test_truncated_tool_call_is_reported_as_invalid(model: ChatLocalLlama) -> None:
+    reply = model.bind_tools([get_weather], tool_choice="any", max_tokens=3).invoke("Weather?")
+    assert reply.tool_calls == []
+    assert len(reply.invalid_tool_calls) == 1
+    assert "finish_reason=length" in str(reply.invalid_tool_calls[0]["error"])
 
 
 def test_tool_choice_by_name_and_tool_runs(model: ChatLocalLlama) -> None:
