@@ -163,6 +163,24 @@ class WorkerSpec:
         return card
 
 
+def describe_workers(specs: Sequence[WorkerSpec]) -> str:
+    """The workers' declarations as compact text for a prompt.
+
+    Text rather than JSON: about half the tokens, which small local models need.
+    """
+    lines = []
+    for spec in specs:
+        lines.append(f"- {spec.name}: {spec.description.strip()}")
+        lines.append(f"  capabilities: {', '.join(spec.capabilities)}")
+        if spec.tools:
+            lines.append(f"  tools: {', '.join(t.name for t in spec.tools)}")
+        if spec.limitations:
+            lines.append(f"  cannot: {'; '.join(spec.limitations)}")
+        if spec.examples:
+            lines.append(f"  good at, e.g.: {'; '.join(spec.examples)}")
+    return "\n".join(lines)
+
+
 _current_subtask: ContextVar[SubtaskContext | None] = ContextVar(
     "workforce_graph_current_subtask", default=None
 )

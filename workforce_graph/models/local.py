@@ -253,6 +253,35 @@ def _schema_facts(schema_json: str) -> tuple[list[str], list[str]]:
     return list(names), refs
 
 
+_GRAMMAR_BOUND = 64
+
+
+def _loosen_bounds(schema_json: str) -> str:
+    """Drop length and item bounds too large to spell out in a grammar.
+
+    The converter unrolls ``maxLength: N`` into N nested optional rules; a tool whose
+    argument allows 2,000,000 characters made llama.cpp crash. The bound still holds
+    where it matters: the tool's own pydantic validation checks the arguments.
+    """
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                k: walk(v)
+                for k, v in node.items()
+                if not (
+                    k in ("maxLength", "maxItems", "minLength", "minItems")
+                    and isinstance(v, int)
+                    and v > _GRAMMAR_BOUND
+                )
+            }
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return json.dumps(walk(json.loads(schema_json)))
+
+
 @functools.lru_cache(maxsize=64)
 def _grammar(schema_json: str | None) -> LlamaGrammar:
     """Compile a JSON schema (or any JSON object, for ``None``) into a llama.cpp grammar.
@@ -265,6 +294,7 @@ def _grammar(schema_json: str | None) -> LlamaGrammar:
 
     if schema_json is None:
         return llama_grammar.LlamaGrammar.from_string(llama_grammar.JSON_GBNF, verbose=False)
+    schema_json = _loosen_bounds(schema_json)
     order, refs = _schema_facts(schema_json)
     remote = [ref for ref in refs if not ref.startswith("#")]
     if remote:

@@ -25,6 +25,7 @@ from workforce_graph.state import Subtask, WorkforceState
 from workforce_graph.structured import StructuredOutputError, structured_call
 from workforce_graph.usage import UsageMeter
 from workforce_graph.worker_runtime import brief
+from workforce_graph.workers import describe_workers
 
 __all__ = ["Plan", "PlannedSubtask", "make_planner", "pending_subtask", "request_of"]
 
@@ -81,10 +82,42 @@ SYSTEM = """You are the planner of a team of workers. Break the user's request i
 subtasks that the workers below can do, each self-contained (a worker sees only its \
 subtask and the results of the subtasks it depends on). Make independent subtasks \
 independent so they run in parallel; add depends_on only where a result is needed. A \
-simple request is one subtask. Use only capability tags that the workers offer.
+simple request is one subtask. Number the subtasks s1, s2, s3, ... in order; depends_on \
+may only name earlier subtasks. Use only capability tags that the workers offer.
 
 Workers:
-{workers}"""
+{workers}
+
+Example. Request: "Find facts A and B, then compare them." Plan:
+{example}"""
+
+
+def _example(capabilities: list[str]) -> str:
+    first, last = capabilities[0], capabilities[-1]
+    return json.dumps(
+        {
+            "subtasks": [
+                {
+                    "id": "s1",
+                    "description": "Find fact A.",
+                    "capabilities": [first],
+                    "depends_on": [],
+                },
+                {
+                    "id": "s2",
+                    "description": "Find fact B.",
+                    "capabilities": [first],
+                    "depends_on": [],
+                },
+                {
+                    "id": "s3",
+                    "description": "Compare facts A and B.",
+                    "capabilities": [last],
+                    "depends_on": ["s1", "s2"],
+                },
+            ]
+        }
+    )
 
 
 def pending_subtask(planned: PlannedSubtask) -> Subtask:
@@ -114,7 +147,11 @@ def request_of(state: WorkforceState) -> str:
 
 
 def _prompt(state: WorkforceState, deps: NodeDeps, request: str) -> list[BaseMessage]:
-    workers = json.dumps(deps.registry.cards(), indent=1)
+    available = list(deps.registry.available.values())
+    system = SYSTEM.format(
+        workers=describe_workers(available),
+        example=_example([available[0].capabilities[0], available[-1].capabilities[0]]),
+    )
     parts = [f"Request:\n{request}"]
     if state.get("attachments"):
         parts.append("Files given with the request: " + ", ".join(state.get("attachments", [])))
@@ -148,7 +185,7 @@ def _prompt(state: WorkforceState, deps: NodeDeps, request: str) -> list[BaseMes
         parts.append(
             f"A reviewer rejected the last plan with this feedback: {state.get('plan_feedback')}"
         )
-    return [SystemMessage(SYSTEM.format(workers=workers)), HumanMessage("\n\n".join(parts))]
+    return [SystemMessage(system), HumanMessage("\n\n".join(parts))]
 
 
 def make_planner(deps: NodeDeps) -> Any:
