@@ -92,8 +92,9 @@ Example. Request: "Find facts A and B, then compare them." Plan:
 {example}"""
 
 
-def _example(capabilities: list[str]) -> str:
-    first, last = capabilities[0], capabilities[-1]
+def _example(tag: str) -> str:
+    # One tag throughout: small models copy the example's tags into unrelated plans.
+    first = last = tag
     return json.dumps(
         {
             "subtasks": [
@@ -150,7 +151,7 @@ def _prompt(state: WorkforceState, deps: NodeDeps, request: str) -> list[BaseMes
     available = list(deps.registry.available.values())
     system = SYSTEM.format(
         workers=describe_workers(available),
-        example=_example([available[0].capabilities[0], available[-1].capabilities[0]]),
+        example=_example(available[0].capabilities[0]),
     )
     parts = [f"Request:\n{request}"]
     if state.get("attachments"):
