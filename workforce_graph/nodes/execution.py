@@ -55,7 +55,7 @@ class _Round:
 _ROUNDS: dict[str, _Round] = {}
 
 
-async def _run_subtask(round_id: str, subtask_id: str) -> dict[str, Any]:
+async def execute_subtask(round_id: str, subtask_id: str) -> dict[str, Any]:
     """One subtask on its worker; returns a JSON-friendly outcome (checkpointed)."""
     rnd = _ROUNDS[round_id]
     subtask = rnd.subtasks[subtask_id]
@@ -125,7 +125,7 @@ async def _run_subtask(round_id: str, subtask_id: str) -> dict[str, Any]:
 # The plain function stays importable under its own name: LangGraph caches the runnable
 # it builds for a task only then, and otherwise rebuilds it (signature inspection
 # included) on every call, about a quarter of a millisecond per subtask.
-run_subtask = task(name="run_subtask")(_run_subtask)
+run_subtask = task(execute_subtask)
 
 
 def _runnable_ids(subtasks: list[Subtask]) -> list[str]:
