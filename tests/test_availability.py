@@ -20,7 +20,9 @@ async def test_without_tavily_key_the_planner_never_sees_web_work(
     assert not web.available and "TAVILY_API_KEY" in (web.unavailable_reason or "")
     plans = iter(
         [
-            plan_reply({"id": "s1", "description": "search the web", "capabilities": ["web_search"]}),
+            plan_reply(
+                {"id": "s1", "description": "search the web", "capabilities": ["web_search"]}
+            ),
             plan_reply({"id": "s1", "description": "reason it out", "capabilities": ["reasoning"]}),
         ]
     )
