@@ -24,7 +24,8 @@ from workforce_graph.cli.errors import (
     CliError,
     explain,
 )
-from workforce_graph.cli.execute import OutputMode, RunOptions, resume_run, show_run, start_run
+from workforce_graph.cli.execute import OutputMode, RunOptions, resume_run, start_run
+from workforce_graph.cli.show import show_run
 
 __all__ = ["app", "main"]
 

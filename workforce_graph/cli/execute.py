@@ -1,39 +1,24 @@
-"""Running, resuming and showing runs: the CLI's use of the graph and the run store."""
+"""Running and resuming runs: the CLI's use of the graph and the run store."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import sys
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
-from rich.console import Console
-from rich.text import Text
 
-from workforce_graph.cli.errors import (
-    EXIT_ANSWERED,
-    EXIT_INCOMPLETE,
-    EXIT_INTERRUPTED,
-    CliError,
-    check_reachable,
-)
-from workforce_graph.cli.render import (
-    EventsView,
-    LiveView,
-    PlainView,
-    ProgressView,
-    plan_tree,
-    usage_table,
-)
+from workforce_graph.cli.errors import EXIT_INTERRUPTED, CliError, check_reachable
+from workforce_graph.cli.render import EventsView, LiveView, PlainView, ProgressView
 from workforce_graph.cli.review import ask_plan_review
+from workforce_graph.cli.summary import OutputMode, finish_run, status_of, stderr_console
 from workforce_graph.graph import build_workforce_graph
 from workforce_graph.models import BASE_URL_ENV, ROLES, ModelSet
 from workforce_graph.persistence import (
@@ -52,12 +37,8 @@ __all__ = [
     "read_attachments",
     "resolve_models",
     "resume_run",
-    "run_summary",
-    "show_run",
     "start_run",
 ]
-
-OutputMode = Literal["auto", "json", "events"]
 
 
 @dataclass
@@ -154,10 +135,6 @@ def build_graph(
     return builder.compile(checkpointer=checkpointer)
 
 
-def _stderr_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=False)
-
-
 def _say(line: str) -> None:
     """A message on stderr, unwrapped so it stays one copyable line."""
     sys.stderr.write(line + "\n")
@@ -176,7 +153,7 @@ def _view(mode: OutputMode, options: RunOptions) -> ProgressView:
     if mode == "events":
         return EventsView(sys.stdout)
     if sys.stderr.isatty():
-        return LiveView(_stderr_console(), max_replans=options.max_replans)
+        return LiveView(stderr_console(), max_replans=options.max_replans)
     return PlainView(sys.stderr)
 
 
@@ -186,80 +163,6 @@ def _resume_hint(thread_id: str, db: str | None) -> str:
         return "not saved (--db memory), so it cannot be resumed"
     db_part = f" --db {target.describe()}" if db else ""
     return f"resume with: workforce-graph resume {thread_id}{db_part}"
-
-
-def run_summary(
-    state: Mapping[str, Any], thread_id: str, *, status: str | None = None
-) -> dict[str, Any]:
-    """The ``--json`` object of a run: answer, completeness, plan, results, usage.
-
-    Args:
-        state: The run's final (or current) state values.
-        thread_id: The run's thread id.
-        status: The run's status, when known.
-
-    Returns:
-        A JSON-friendly dict.
-    """
-    answer = state.get("answer") or {}
-    subtasks = list(state.get("subtasks") or [])
-    return {
-        "thread_id": thread_id,
-        "status": status,
-        "task": state.get("task"),
-        "answer": answer.get("text"),
-        "complete": bool(answer.get("complete")),
-        "failed": list(answer.get("failed") or []),
-        "plan": [
-            {k: s.get(k) for k in ("id", "description", "capabilities", "depends_on", "worker")}
-            for s in subtasks
-        ],
-        "results": [
-            {
-                k: s.get(k)
-                for k in ("id", "worker", "status", "result", "failure_reason", "attempts")
-            }
-            for s in subtasks
-        ],
-        "replans": int(state.get("replans") or 0),
-        "usage": dict(state.get("usage") or {}),
-        "error": state.get("error"),
-    }
-
-
-def _status_of(state: Mapping[str, Any]) -> RunStatus:
-    answer = state.get("answer")
-    if not answer:
-        return "failed"
-    return "answered" if answer.get("complete") else "incomplete"
-
-
-def _finish(state: Mapping[str, Any], thread_id: str, mode: OutputMode, view: ProgressView) -> int:
-    status = _status_of(state)
-    code = EXIT_ANSWERED if status == "answered" else EXIT_INCOMPLETE
-    summary = run_summary(state, thread_id, status=status)
-    if mode == "json":
-        print(json.dumps(summary, indent=2, default=str))
-    elif mode == "events":
-        assert isinstance(view, EventsView)
-        view.emit(
-            {
-                "event": "end",
-                "thread_id": thread_id,
-                "status": status,
-                "complete": summary["complete"],
-                "usage": summary["usage"],
-                "exit_code": code,
-            }
-        )
-    else:
-        err = _stderr_console()
-        if summary["usage"]:
-            err.print(usage_table(summary["usage"]))
-        print(summary["answer"] or state.get("error") or "(no answer)", flush=True)
-        if status != "answered":
-            err.print(Text(f"The answer is incomplete (thread {thread_id}).", style="yellow"))
-    return code
 
 
 async def _drive(
@@ -314,7 +217,7 @@ async def _drive(
                 )
             in_review = True
             try:
-                reply = await ask_plan_review(value, _stderr_console())
+                reply = await ask_plan_review(value, stderr_console())
             except EOFError:
                 _say(
                     "\nNo reply to the plan review; the run is paused. "
@@ -340,8 +243,8 @@ async def _drive(
         await _mark(store, thread_id, "failed")
         raise
     state = dict(snapshot.values)
-    await store.set_status(thread_id, _status_of(state))
-    return _finish(state, thread_id, mode, view)
+    await store.set_status(thread_id, status_of(state))
+    return finish_run(state, thread_id, mode, view)
 
 
 def _check_server(options: RunOptions) -> None:
@@ -446,7 +349,7 @@ async def resume_run(
         if snapshot.values and not snapshot.next and not snapshot.interrupts:
             if mode not in ("json", "events"):
                 _say(f"Run {thread_id} already finished; nothing to resume.")
-            return _finish(dict(snapshot.values), thread_id, mode, view)
+            return finish_run(dict(snapshot.values), thread_id, mode, view)
         pending: Any = None
         if not snapshot.values:
             # Killed before its first checkpoint: start it again from its stored input.
@@ -462,54 +365,3 @@ async def resume_run(
             if done:
                 view.note(f"already done: {', '.join(done)}")
         return await _drive(graph, store, thread_id, pending, merged, mode, view, db)
-
-
-async def show_run(thread: str, *, db: str | None = None, as_json: bool = False) -> int:
-    """``workforce-graph show``: a run's status, plan, results, answer and usage.
-
-    Returns:
-        The exit code (0).
-    """
-    async with open_run_store(db) as store:
-        thread_id = await store.find_thread(thread)
-        record = await store.get_run(thread_id)
-        options = RunOptions.from_json(record.options) if record else RunOptions()
-        graph = build_graph(options, store.checkpointer)
-        snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
-    state = dict(snapshot.values or {})
-    status = record.effective_status() if record else _status_of(state)
-    if snapshot.interrupts:
-        status = "paused"
-    summary = run_summary(state, thread_id, status=status)
-    if record:
-        summary.update(
-            started_at=record.started_at,
-            finished_at=record.finished_at,
-            duration_s=record.duration_s,
-            options=record.options,
-        )
-        summary["task"] = summary["task"] or record.task
-    if as_json:
-        print(json.dumps(summary, indent=2, default=str))
-        return 0
-    out = Console(highlight=False)
-    out.print(Text.assemble(("thread ", "bold"), thread_id, ("  status ", "bold"), status))
-    if record:
-        from workforce_graph.cli.runs import format_duration, format_time
-
-        out.print(
-            f"started {format_time(record.started_at)}, took {format_duration(record.duration_s)}",
-            markup=False,
-        )
-    out.print(Text.assemble(("task: ", "bold"), str(summary["task"] or "")))
-    subtasks = list(state.get("subtasks") or [])
-    if subtasks:
-        out.print(plan_tree(subtasks, title=f"Plan (replans: {summary['replans']})", results=True))
-    if summary["answer"]:
-        out.print(Text("Answer", style="bold"))
-        out.print(summary["answer"], markup=False)
-    elif state.get("error"):
-        out.print(Text(f"error: {state['error']}", style="red"))
-    if summary["usage"]:
-        out.print(usage_table(summary["usage"]))
-    return 0

@@ -1,0 +1,65 @@
+"""``workforce-graph show``: one stored run's status, plan, results, answer and usage."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Console
+from rich.text import Text
+
+from workforce_graph.cli.execute import RunOptions, build_graph
+from workforce_graph.cli.render import plan_tree, usage_table
+from workforce_graph.cli.runs import format_duration, format_time
+from workforce_graph.cli.summary import run_summary, status_of
+from workforce_graph.persistence import open_run_store
+
+__all__ = ["show_run"]
+
+
+async def show_run(thread: str, *, db: str | None = None, as_json: bool = False) -> int:
+    """``workforce-graph show``: a run's status, plan, results, answer and usage.
+
+    Returns:
+        The exit code (0).
+    """
+    async with open_run_store(db) as store:
+        thread_id = await store.find_thread(thread)
+        record = await store.get_run(thread_id)
+        options = RunOptions.from_json(record.options) if record else RunOptions()
+        graph = build_graph(options, store.checkpointer)
+        snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+    state = dict(snapshot.values or {})
+    status = record.effective_status() if record else status_of(state)
+    if snapshot.interrupts:
+        status = "paused"
+    summary = run_summary(state, thread_id, status=status)
+    if record:
+        summary.update(
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+            duration_s=record.duration_s,
+            options=record.options,
+        )
+        summary["task"] = summary["task"] or record.task
+    if as_json:
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
+    out = Console(highlight=False)
+    out.print(Text.assemble(("thread ", "bold"), thread_id, ("  status ", "bold"), status))
+    if record:
+        out.print(
+            f"started {format_time(record.started_at)}, took {format_duration(record.duration_s)}",
+            markup=False,
+        )
+    out.print(Text.assemble(("task: ", "bold"), str(summary["task"] or "")))
+    subtasks = list(state.get("subtasks") or [])
+    if subtasks:
+        out.print(plan_tree(subtasks, title=f"Plan (replans: {summary['replans']})", results=True))
+    if summary["answer"]:
+        out.print(Text("Answer", style="bold"))
+        out.print(summary["answer"], markup=False)
+    elif state.get("error"):
+        out.print(Text(f"error: {state['error']}", style="red"))
+    if summary["usage"]:
+        out.print(usage_table(summary["usage"]))
+    return 0
