@@ -297,3 +297,39 @@ async def test_checkpoint_round_trip_under_strict_msgpack(
     assert values["subtasks"] == final["subtasks"]
     assert isinstance(values["messages"][-1], AIMessage)
     assert values["usage"] == final["usage"]
+
+
+async def test_subtask_no_worker_can_take_fails_boundedly() -> None:
+    from langgraph.runtime import Runtime
+
+    from workforce_graph.models import ModelSet
+    from workforce_graph.nodes.coordinator import make_coordinator
+    from workforce_graph.nodes.deps import NodeDeps
+    from workforce_graph.nodes.planner import PlannedSubtask, pending_subtask
+    from workforce_graph.nodes.verifier import make_verifier
+    from workforce_graph.plugins import WorkerRegistry
+    from workforce_graph.settings import WorkforceSettings
+
+    deps = NodeDeps(
+        registry=WorkerRegistry.of([spec("reasoning", "reasoning")]),
+        models=ModelSet(default=ScriptedChatModel()),
+        settings=WorkforceSettings(max_retries=1, max_replans=0),
+    )
+    state: dict[str, Any] = {
+        "subtasks": [
+            pending_subtask(
+                PlannedSubtask(id="s1", description="read the stars", capabilities=["astrology"])
+            )
+        ]
+    }
+    coordinator, verifier = make_coordinator(deps), make_verifier(deps)
+    runtime = Runtime(context=None)
+    verdicts = []
+    for _ in range(5):
+        state.update(await coordinator(state, {}, runtime))
+        state.update(verifier(state, runtime))
+        verdicts.append(state["verdict"])
+        if state["verdict"] == "finish":
+            break
+    assert verdicts == ["dispatch", "finish"]
+    assert state["subtasks"][0]["failure_reason"] == "no available worker offers astrology"

@@ -74,6 +74,7 @@ def make_coordinator(deps: NodeDeps) -> Any:
                 choices[s["id"]] = candidates
             else:
                 s["status"] = "failed"
+                s["attempts"] += 1  # counts against max_retries, so this cannot loop
                 s["failure_reason"] = "no available worker offers " + ", ".join(s["capabilities"])
                 emit("failed", subtask_id=s["id"], worker=None, reason=s["failure_reason"])
         if choices:
