@@ -10,6 +10,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import tool
+from langgraph.checkpoint.memory import InMemorySaver
 
 from tests.conftest import run_graph, spec, subtask_id_of
 from workforce_graph import build_workforce_graph
@@ -333,3 +334,20 @@ async def test_subtask_no_worker_can_take_fails_boundedly() -> None:
             break
     assert verdicts == ["dispatch", "finish"]
     assert state["subtasks"][0]["failure_reason"] == "no available worker offers astrology"
+
+
+async def test_dispatched_subtasks_are_running_in_the_checkpoint(scripted: Any) -> None:
+    model = scripted(planner=plan_reply(sub("a"), sub("b", "a")), worker=lambda m: "r")
+    graph = build_workforce_graph(model=model, workers=[spec("reasoning", "reasoning")]).compile(
+        checkpointer=InMemorySaver()
+    )
+    config = {"configurable": {"thread_id": "running"}}
+    seen = [
+        [(s["id"], s["status"]) for s in update["coordinator"]["subtasks"]]
+        async for update in graph.astream({"task": "t"}, config, stream_mode="updates")
+        if "coordinator" in update
+    ]
+    # b waits for a inside the same workers round: dispatched once, b still pending then.
+    assert seen == [[("a", "running"), ("b", "pending")]]
+    history = [c.values.get("subtasks") async for c in graph.aget_state_history(config)]
+    assert [(s["id"], s["status"]) for s in history[0]] == [("a", "done"), ("b", "done")]

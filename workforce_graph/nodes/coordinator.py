@@ -86,6 +86,11 @@ def make_coordinator(deps: NodeDeps) -> Any:
                 else:
                     fallback = min(candidates, key=lambda n: (load.get(n, 0), n))
                     _assign(by_id[sid], fallback, "capability match (fallback)", load)
+        # Dispatched now: a checkpoint taken while the workers run shows them as running.
+        done = {s["id"] for s in subtasks if s["status"] == "done"}
+        for s in subtasks:
+            if s["status"] == "pending" and s["worker"] and set(s["depends_on"]) <= done:
+                s["status"] = "running"
         return {"subtasks": subtasks, "usage": meter.as_update()}
 
     return coordinator

@@ -136,7 +136,7 @@ def _runnable_ids(subtasks: list[Subtask]) -> list[str]:
     for sid in order:
         s = by_id[sid]
         if (
-            s["status"] == "pending"
+            s["status"] in ("pending", "running")
             and s["worker"]
             and all(
                 by_id[d]["status"] == "done" or d in runnable for d in s["depends_on"] if d in by_id
