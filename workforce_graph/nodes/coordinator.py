@@ -7,7 +7,6 @@ fit goes back once with feedback, then deterministic capability matching decides
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -18,9 +17,10 @@ from pydantic import BaseModel
 from workforce_graph.events import emit
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.plugins import WorkerRegistry
-from workforce_graph.state import Subtask, WorkforceState
+from workforce_graph.state import Subtask, WorkforceState, ready_subtasks
 from workforce_graph.structured import StructuredOutputError, structured_call
 from workforce_graph.usage import UsageMeter
+from workforce_graph.workers import describe_workers
 
 __all__ = ["Assignment", "Assignments", "candidates_for", "make_coordinator"]
 
@@ -87,9 +87,8 @@ def make_coordinator(deps: NodeDeps) -> Any:
                     fallback = min(candidates, key=lambda n: (load.get(n, 0), n))
                     _assign(by_id[sid], fallback, "capability match (fallback)", load)
         # Dispatched now: a checkpoint taken while the workers run shows them as running.
-        done = {s["id"] for s in subtasks if s["status"] == "done"}
-        for s in subtasks:
-            if s["status"] == "pending" and s["worker"] and set(s["depends_on"]) <= done:
+        for s in ready_subtasks(subtasks):
+            if s["worker"]:
                 s["status"] = "running"
         return {"subtasks": subtasks, "usage": meter.as_update()}
 
@@ -112,7 +111,7 @@ async def _ask_model(
 ) -> dict[str, str]:
     """Valid model assignments; invalid ones are retried once with feedback, then dropped."""
     model = deps.model_for("coordinator", runtime.context)
-    workers = json.dumps(deps.registry.cards(), indent=1)
+    workers = describe_workers(list(deps.registry.available.values()))
     listing = "\n".join(
         f"- {s['id']}: {s['description']} (candidates: {', '.join(choices[s['id']])})"
         for s in subtasks
