@@ -115,21 +115,13 @@ def build_graph(
         The compiled graph.
 
     Raises:
-        CliError: ``--approve-plan`` is not supported, or no worker is available.
+        CliError: No worker is available.
     """
-    kwargs: dict[str, Any] = {"model": options.model}
+    kwargs: dict[str, Any] = {"model": options.model, "approve_plan": options.approve_plan}
     if role_models is not None:
         kwargs.update(model=role_models["worker"], role_models=dict(role_models))
-    if options.approve_plan:
-        kwargs["approve_plan"] = True
     try:
         builder = build_workforce_graph(**kwargs)
-    except TypeError as exc:
-        if "approve_plan" in str(exc):
-            raise CliError(
-                "--approve-plan is not supported by this version of workforce-graph"
-            ) from exc
-        raise
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     return builder.compile(checkpointer=checkpointer)
