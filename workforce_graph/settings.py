@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from workforce_graph.structured import STRUCTURED_METHODS, StructuredMethod
+
 __all__ = ["WorkforceContext", "WorkforceSettings"]
 
 
@@ -32,6 +34,11 @@ class WorkforceSettings:
     max_subtasks: int = 40
     verify_results: bool = False
     """Check each result with the verifier model (doubles the cost of a run)."""
+    plan_fallback: bool = True
+    """With no valid plan after ``max_plan_attempts``, run the whole request as one subtask."""
+    structured_output: StructuredMethod = "auto"
+    """How structured replies are asked for: ``auto`` finds out what the server supports;
+    ``json_schema``, ``function_calling`` or ``json_mode`` forces that method."""
 
     def __post_init__(self) -> None:
         for name in ("max_replans", "max_retries", "max_tool_calls"):
@@ -42,6 +49,11 @@ class WorkforceSettings:
                 raise ValueError(f"{name} must be >= 1")
         if self.subtask_timeout_s <= 0:
             raise ValueError("subtask_timeout_s must be > 0")
+        if self.structured_output not in STRUCTURED_METHODS:
+            raise ValueError(
+                f"structured_output must be one of {', '.join(STRUCTURED_METHODS)}, "
+                f"got {self.structured_output!r}"
+            )
 
     def overridden(self, context: Any) -> WorkforceSettings:
         """These settings with the non-``None`` options of a run's context applied."""
@@ -72,3 +84,5 @@ class WorkforceContext:
     subtask_timeout_s: float | None = None
     max_tool_calls: int | None = None
     verify_results: bool | None = None
+    plan_fallback: bool | None = None
+    structured_output: StructuredMethod | None = None
