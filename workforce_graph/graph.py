@@ -28,6 +28,7 @@ from workforce_graph.nodes.verifier import make_verifier, route_after_verificati
 from workforce_graph.plugins import WorkerRegistry, collect_workers
 from workforce_graph.settings import WorkforceContext, WorkforceSettings
 from workforce_graph.state import WorkforceInput, WorkforceOutput, WorkforceState
+from workforce_graph.structured import StructuredMethod
 from workforce_graph.workers import WorkerSpec
 
 __all__ = ["build_workforce_graph"]
@@ -52,6 +53,8 @@ def build_workforce_graph(
     max_plan_attempts: int = 3,
     max_subtasks: int = 40,
     verify_results: bool = False,
+    plan_fallback: bool = True,
+    structured_output: StructuredMethod = "auto",
     approve_plan: bool = False,
 ) -> StateGraph[Any, Any, Any, Any]:
     """Build the Workforce graph, uncompiled, so you choose checkpointer, store and name.
@@ -74,6 +77,12 @@ def build_workforce_graph(
         max_plan_attempts: Planner calls (repairs included) to get a valid plan.
         max_subtasks: Largest plan accepted.
         verify_results: Check each result with the verifier model (doubles cost).
+        plan_fallback: With no valid plan after ``max_plan_attempts``, run the whole
+            request as one subtask on the most general worker (the answer says so)
+            instead of ending the run without an answer.
+        structured_output: ``auto`` finds out which structured-output method each
+            model server supports; ``json_schema``, ``function_calling`` or
+            ``json_mode`` forces one.
         approve_plan: Pause after each plan (replans included) for a person to
             approve, edit or reject it (node ``review_plan``; needs a checkpointer;
             see ``workforce_graph.nodes.review``).
@@ -112,6 +121,8 @@ def build_workforce_graph(
             max_plan_attempts=max_plan_attempts,
             max_subtasks=max_subtasks,
             verify_results=verify_results,
+            plan_fallback=plan_fallback,
+            structured_output=structured_output,
         ),
     )
     graph = StateGraph(

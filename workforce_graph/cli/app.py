@@ -26,6 +26,7 @@ from workforce_graph.cli.errors import (
 )
 from workforce_graph.cli.execute import OutputMode, RunOptions, resume_run, start_run
 from workforce_graph.cli.show import show_run
+from workforce_graph.structured import StructuredMethod
 
 __all__ = ["app", "main"]
 
@@ -92,6 +93,24 @@ Timeout = Annotated[
         "--timeout",
         min=0.001,
         help="Per-subtask time limit in seconds (default 300).",
+        show_default=False,
+    ),
+]
+StructuredOutput = Annotated[
+    StructuredMethod | None,
+    typer.Option(
+        "--structured-output",
+        help="How structured replies are asked for: auto (find out what the server supports), "
+        "json_schema, function_calling or json_mode.",
+        show_default=False,
+    ),
+]
+PlanFallback = Annotated[
+    bool | None,
+    typer.Option(
+        "--plan-fallback/--no-plan-fallback",
+        help="With no valid plan, run the whole request as one subtask (default) or end "
+        "the run without an answer.",
         show_default=False,
     ),
 ]
@@ -166,6 +185,8 @@ def _options(
     max_concurrency: int | None,
     timeout: float | None,
     approve_plan: bool = False,
+    structured_output: StructuredMethod | None = None,
+    plan_fallback: bool | None = None,
 ) -> RunOptions:
     roles = {
         "planner": planner,
@@ -182,6 +203,8 @@ def _options(
         max_concurrency=max_concurrency,
         timeout_s=timeout,
         approve_plan=approve_plan,
+        structured_output=structured_output,
+        plan_fallback=plan_fallback,
     )
 
 
@@ -200,6 +223,8 @@ def run(
     max_replans: MaxReplans = None,
     max_concurrency: MaxConcurrency = None,
     timeout: Timeout = None,
+    structured_output: StructuredOutput = None,
+    plan_fallback: PlanFallback = None,
     answer_format: Annotated[
         str | None,
         typer.Option(
@@ -240,6 +265,8 @@ def run(
         max_concurrency,
         timeout,
         approve_plan,
+        structured_output,
+        plan_fallback,
     )
 
     def action() -> int:
@@ -277,6 +304,8 @@ def resume(
     max_replans: MaxReplans = None,
     max_concurrency: MaxConcurrency = None,
     timeout: Timeout = None,
+    structured_output: StructuredOutput = None,
+    plan_fallback: PlanFallback = None,
     json_out: Json = False,
     events: Events = False,
     db: Db = None,
@@ -298,6 +327,8 @@ def resume(
         max_replans,
         max_concurrency,
         timeout,
+        structured_output=structured_output,
+        plan_fallback=plan_fallback,
     )
 
     def action() -> int:

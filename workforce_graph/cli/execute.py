@@ -29,6 +29,7 @@ from workforce_graph.persistence import (
     parse_db,
 )
 from workforce_graph.settings import WorkforceContext
+from workforce_graph.structured import StructuredMethod
 
 __all__ = [
     "OutputMode",
@@ -52,6 +53,8 @@ class RunOptions:
     max_concurrency: int | None = None
     timeout_s: float | None = None
     approve_plan: bool = False
+    structured_output: StructuredMethod | None = None
+    plan_fallback: bool | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunOptions:
@@ -70,6 +73,10 @@ class RunOptions:
             else stored.max_concurrency,
             timeout_s=self.timeout_s if self.timeout_s is not None else stored.timeout_s,
             approve_plan=self.approve_plan or stored.approve_plan,
+            structured_output=self.structured_output or stored.structured_output,
+            plan_fallback=self.plan_fallback
+            if self.plan_fallback is not None
+            else stored.plan_fallback,
         )
 
     def context(self) -> WorkforceContext:
@@ -78,6 +85,8 @@ class RunOptions:
             max_replans=self.max_replans,
             max_concurrency=self.max_concurrency,
             subtask_timeout_s=self.timeout_s,
+            structured_output=self.structured_output,
+            plan_fallback=self.plan_fallback,
         )
 
     def effective_base_url(self) -> str | None:

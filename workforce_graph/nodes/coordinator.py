@@ -122,7 +122,13 @@ async def _ask_model(
     for _attempt in range(2):
         try:
             reply = await structured_call(
-                model, Assignments, messages, attempts=1, meter=meter, config=config
+                model,
+                Assignments,
+                messages,
+                attempts=1,
+                meter=meter,
+                config=config,
+                method=deps.settings_for(runtime.context).structured_output,
             )
         except StructuredOutputError as exc:
             messages = [*messages[:2], HumanMessage(f"Invalid reply: {exc}. Try again.")]

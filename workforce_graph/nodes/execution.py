@@ -103,6 +103,7 @@ async def execute_subtask(round_id: str, subtask_id: str) -> dict[str, Any]:
                 context,
                 result["result"],
                 verifier_meter,
+                method=rnd.settings.structured_output,
             )
             result["usage_verifier"] = verifier_meter.as_update()
             if problem:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from workforce_graph.events import emit
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.state import FailedPlan, Subtask, WorkforceState, ready_subtasks
-from workforce_graph.structured import StructuredOutputError, structured_call
+from workforce_graph.structured import StructuredMethod, StructuredOutputError, structured_call
 from workforce_graph.usage import UsageMeter
 from workforce_graph.worker_runtime import render_subtask_prompt
 from workforce_graph.workers import SubtaskContext
@@ -33,7 +33,12 @@ class Check(BaseModel):
 
 
 async def check_result(
-    model: BaseChatModel, context: SubtaskContext, result: str, meter: UsageMeter
+    model: BaseChatModel,
+    context: SubtaskContext,
+    result: str,
+    meter: UsageMeter,
+    *,
+    method: StructuredMethod = "auto",
 ) -> str | None:
     """Ask the verifier model whether ``result`` does the subtask; ``None`` when it does."""
     messages = [
@@ -44,7 +49,9 @@ async def check_result(
         HumanMessage(f"{render_subtask_prompt(context)}\n\nWorker's result:\n{result}"),
     ]
     try:
-        check = await structured_call(model, Check, messages, attempts=2, meter=meter)
+        check = await structured_call(
+            model, Check, messages, attempts=2, meter=meter, method=method
+        )
     except StructuredOutputError:
         return None  # an unusable check must not fail good work
     return None if check.ok else (check.reason or "the result does not do the subtask")
