@@ -127,7 +127,7 @@ def test_trajectory_lines_are_plain_json(tmp_path: Path) -> None:
             "group_id": "g",
         }
     )
-    (tmp_path / "t.jsonl").write_text(line + "\n")
+    (tmp_path / "trajectories.jsonl").write_text(line + "\n")
     [trajectory] = read_trajectories([tmp_path])
     assert json.loads(trajectory.model_dump_json())["calls"] == []
 

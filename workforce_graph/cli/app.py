@@ -24,7 +24,9 @@ from workforce_graph.cli.errors import (
     CliError,
     explain,
 )
+from workforce_graph.cli.evaluate import eval_command
 from workforce_graph.cli.execute import OutputMode, RunOptions, resume_run, start_run
+from workforce_graph.cli.export import export_command
 from workforce_graph.cli.show import show_run
 
 __all__ = ["app", "main"]
@@ -166,6 +168,7 @@ def _options(
     max_concurrency: int | None,
     timeout: float | None,
     approve_plan: bool = False,
+    record: Path | None = None,
 ) -> RunOptions:
     roles = {
         "planner": planner,
@@ -182,6 +185,7 @@ def _options(
         max_concurrency=max_concurrency,
         timeout_s=timeout,
         approve_plan=approve_plan,
+        record=str(record) if record else None,
     )
 
 
@@ -221,6 +225,14 @@ def run(
             "--approve-plan", help="Pause after planning to approve, edit or reject the plan."
         ),
     ] = False,
+    record: Annotated[
+        Path | None,
+        typer.Option(
+            help="Record the run's trajectory in this folder (trajectories.jsonl; see "
+            "docs/trajectories.md).",
+            show_default=False,
+        ),
+    ] = None,
     debug: Debug = False,
 ) -> None:
     """Run a task: live progress on stderr, the answer on stdout.
@@ -240,6 +252,7 @@ def run(
         max_concurrency,
         timeout,
         approve_plan,
+        record,
     )
 
     def action() -> int:
@@ -382,6 +395,10 @@ def graph(
         return 0
 
     _guard(debug, action)
+
+
+app.command("eval", epilog=EXIT_CODES_HELP)(eval_command)
+app.command("export")(export_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -29,6 +29,7 @@ from workforce_graph.persistence import (
     parse_db,
 )
 from workforce_graph.settings import WorkforceContext
+from workforce_graph.trajectory.recorder import with_recording
 
 __all__ = [
     "OutputMode",
@@ -52,6 +53,8 @@ class RunOptions:
     max_concurrency: int | None = None
     timeout_s: float | None = None
     approve_plan: bool = False
+    record: str | None = None
+    """A folder to record the run's trajectory in (``trajectories.jsonl``)."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunOptions:
@@ -70,6 +73,7 @@ class RunOptions:
             else stored.max_concurrency,
             timeout_s=self.timeout_s if self.timeout_s is not None else stored.timeout_s,
             approve_plan=self.approve_plan or stored.approve_plan,
+            record=self.record or stored.record,
         )
 
     def context(self) -> WorkforceContext:
@@ -169,6 +173,8 @@ async def _drive(
 ) -> int:
     """Stream the run, answer plan reviews, and return the exit code."""
     config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+    if options.record:
+        config = with_recording(config, record=options.record)
     pending: Any = first_input
     in_review = False
     try:

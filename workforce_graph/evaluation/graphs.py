@@ -40,12 +40,12 @@ class GraphSpec:
     workers_factory: Callable[[], Any] | None = None
 
     def describe(self) -> dict[str, Any]:
-        """What identifies this graph in an evaluation's record (for resume)."""
+        """What identifies this graph in an evaluation's record, for resume (not the
+        server's address: the same model may be served elsewhere after a restart)."""
         return {
             "topology": self.topology,
             "model": self.model,
             "role_models": dict(sorted(self.role_models.items())),
-            "base_url": self.base_url,
             "options": {k: self.options[k] for k in sorted(self.options)},
         }
 

@@ -26,7 +26,7 @@ from workforce_graph.evaluation.unit import UnitRun, UnitSpec, run_unit
 from workforce_graph.persistence import open_checkpointer
 from workforce_graph.trajectory.format import Outcome, Trajectory, append_trajectory
 
-__all__ = ["EvalError", "Evaluation", "score_run"]
+__all__ = ["RESULTS", "TRAJECTORIES", "EvalError", "Evaluation", "read_rows", "score_run"]
 
 Executor = Literal["local", "ray"]
 RESULTS, TRAJECTORIES, RECORD = "results.jsonl", "trajectories.jsonl", "eval.json"
@@ -82,7 +82,7 @@ def score_run(
     return row, trajectory
 
 
-def _read_rows(path: Path) -> list[dict[str, Any]]:
+def read_rows(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     rows = []
@@ -140,7 +140,7 @@ class Evaluation:
                     f"{stored.get('graph', {}).get('model')}); pass another --out"
                 )
         record_path.write_text(json.dumps({**record, "eval_id": self.eval_id}, indent=2))
-        rows = _read_rows(self.out_dir / RESULTS)
+        rows = read_rows(self.out_dir / RESULTS)
         done = {(r["task_id"], r["sample"]) for r in rows}
         # Trajectories written by a run whose result line was lost are dropped: it reruns.
         path = self.out_dir / TRAJECTORIES
@@ -223,7 +223,7 @@ class Evaluation:
         return rows
 
     def summary(self, rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        rows = rows if rows is not None else _read_rows(self.out_dir / RESULTS)
+        rows = rows if rows is not None else read_rows(self.out_dir / RESULTS)
         summary = summarise(
             rows,
             tasks=[{"task_id": t.task_id, "family": t.family} for t in self.tasks],

@@ -19,7 +19,7 @@ from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from workforce_graph.trajectory.format import Trajectory
 from workforce_graph.workers import SubtaskFailed, WorkerSpec
 
-__all__ = ["ToolReplay", "replay_workers"]
+__all__ = ["ReplayedWorkers", "ToolReplay", "replay_workers"]
 
 
 def _key(name: str, arguments: Any) -> str:
@@ -83,3 +83,18 @@ def replay_workers(
         replace(spec, tools=tuple(replay.tool(t) for t in spec.tools)) if spec.tools else spec
         for spec in workers
     ]
+
+
+class ReplayedWorkers:
+    """A picklable workers factory: the installed workers, tools replayed from the
+    trajectory files or folders ``sources`` (for ``eval --replay``, Ray included)."""
+
+    def __init__(self, sources: Sequence[str]) -> None:
+        self.sources = list(sources)
+
+    def __call__(self) -> list[WorkerSpec]:
+        from workforce_graph.plugins import collect_workers
+        from workforce_graph.trajectory.format import read_trajectories
+
+        registry = collect_workers()
+        return replay_workers(list(registry.available.values()), read_trajectories(self.sources))
