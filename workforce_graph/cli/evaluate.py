@@ -12,6 +12,19 @@ from typing import Annotated, Any, Literal
 import typer
 
 from workforce_graph.cli.errors import CliError
+from workforce_graph.cli.options import (
+    BaseUrl,
+    CoordinatorModel,
+    Debug,
+    GeneratorModel,
+    Json,
+    Model,
+    PlannerModel,
+    VerifierModel,
+    WorkerModel,
+    guard,
+    with_setting_options,
+)
 
 __all__ = ["eval_command"]
 
@@ -25,6 +38,7 @@ RoleModel = Annotated[
 ]
 
 
+@with_setting_options
 def eval_command(
     dataset: Annotated[
         str,
@@ -34,17 +48,13 @@ def eval_command(
             show_default=False,
         ),
     ],
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Model for every role.", show_default=False)
-    ] = None,
-    base_url: Annotated[
-        str | None, typer.Option(help="An OpenAI-compatible server.", show_default=False)
-    ] = None,
-    planner_model: RoleModel = None,
-    coordinator_model: RoleModel = None,
-    worker_model: RoleModel = None,
-    verifier_model: RoleModel = None,
-    generator_model: RoleModel = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    planner_model: PlannerModel = None,
+    coordinator_model: CoordinatorModel = None,
+    worker_model: WorkerModel = None,
+    verifier_model: VerifierModel = None,
+    generator_model: GeneratorModel = None,
     query_analysis_model: RoleModel = None,
     executor_model: RoleModel = None,
     topology: Annotated[
@@ -61,9 +71,6 @@ def eval_command(
     timeout: Annotated[
         float, typer.Option(min=0.001, help="Time limit of one run in seconds.")
     ] = 600.0,
-    max_replans: Annotated[
-        int | None, typer.Option(min=0, help="Workforce: replans per run.", show_default=False)
-    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -108,15 +115,13 @@ def eval_command(
             show_default=False,
         ),
     ] = None,
-    json_out: Annotated[
-        bool, typer.Option("--json", help="Print one summary JSON object.")
-    ] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    json_out: Json = False,
+    debug: Debug = False,
+    *,
+    settings: dict[str, Any],
 ) -> None:
     """Evaluate on a dataset: every task in the denominator, failures counted by kind,
     pass@1 as the headline, a terminal table and an HTML report. Resumable."""
-    from workforce_graph.cli.app import _guard
-
     roles = {
         "planner": planner_model,
         "coordinator": coordinator_model,
@@ -144,9 +149,7 @@ def eval_command(
             raise CliError(str(exc)) from exc
         role_models = {k: v for k, v in roles.items() if v}
         ModelSet(default=model, roles=role_models, base_url=base_url).check()
-        options: dict[str, Any] = {}
-        if max_replans is not None:
-            options["max_replans"] = max_replans
+        options: dict[str, Any] = dict(settings)
         spec = GraphSpec(
             topology=topology,
             model=model,
@@ -194,4 +197,4 @@ def eval_command(
         console.print(f"report: {report}", highlight=False)
         return 0
 
-    _guard(debug, action, base_url=base_url)
+    guard(debug, action, base_url=base_url)

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 import typer
 
 from workforce_graph.cli.errors import CliError
+from workforce_graph.cli.options import Debug, guard
 
 __all__ = ["export_command"]
 
@@ -37,14 +38,13 @@ def export_command(
             "or over its turn rows (AgentFlow's code)."
         ),
     ] = "trajectories",
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    debug: Debug = False,
 ) -> None:
     """Export recorded trajectories: SFT or DPO rows (TRL's conversational formats),
     Flow-GRPO rows with per-turn advantages, or a GAIA submission file.
 
     Prints on stderr how many rows were written and what was left out, by reason.
     """
-    from workforce_graph.cli.app import _guard
 
     def action() -> int:
         from workforce_graph.exports import export
@@ -67,4 +67,4 @@ def export_command(
             sys.stderr.write(f"  {json.dumps(result.stats)}\n")
         return 0
 
-    _guard(debug, action)
+    guard(debug, action)
