@@ -3,8 +3,8 @@
 Two forms of one ``Plan`` model:
 
 - :func:`plan_schema`: capability tags limited to those offered, ids of one shape.
-  Validation and repair (``workforce_graph.plan_validation``) catch the rest; this is
-  what a model that cannot be constrained gets.
+  Validation and repair (``workforce_graph.lifecycle.validate_plan``) catch the rest;
+  this is what a model that cannot be constrained gets.
 - :func:`positional_plan_schema`: for models whose decoding is constrained by the
   schema (the embedded llama.cpp model, ``gguf:`` models). Subtask *i* is described
   by its own schema: its id is the constant ``s<i>``, its ``depends_on`` may name only
@@ -21,12 +21,12 @@ from collections.abc import Collection
 from functools import lru_cache
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import Field, create_model
+
+from workforce_graph.lifecycle import Plan, PlannedSubtask
 
 __all__ = [
     "ID_PATTERN",
-    "Plan",
-    "PlannedSubtask",
     "plan_schema",
     "positional_ids",
     "positional_plan_schema",
@@ -34,21 +34,6 @@ __all__ = [
 
 ID_PATTERN = r"^s[1-9][0-9]?$"
 """Ids the model is asked for; a plan edited by a person may use any id."""
-
-
-class PlannedSubtask(BaseModel):
-    id: str = Field(description="Short unique id, e.g. 's1'.")
-    description: str = Field(description="Self-contained instruction a worker can act on alone.")
-    capabilities: list[str] = Field(description="Capability tags the worker needs.")
-    depends_on: list[str] = Field(
-        default_factory=list, description="Ids of subtasks whose results this one needs."
-    )
-
-
-class Plan(BaseModel):
-    """A plan: subtasks forming a DAG through ``depends_on``."""
-
-    subtasks: list[PlannedSubtask]
 
 
 @lru_cache(maxsize=64)

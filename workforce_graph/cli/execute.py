@@ -29,7 +29,7 @@ from workforce_graph.persistence import (
     parse_db,
 )
 from workforce_graph.settings import WorkforceContext
-from workforce_graph.structured import StructuredMethod
+from workforce_graph.trajectory.recorder import with_recording
 
 __all__ = [
     "OutputMode",
@@ -42,6 +42,14 @@ __all__ = [
 ]
 
 
+_LEGACY_SETTINGS = {
+    "max_replans": "max_replans",
+    "max_concurrency": "max_concurrency",
+    "timeout_s": "subtask_timeout_s",
+}
+"""Settings that runs stored before ``settings`` existed kept at the top level."""
+
+
 @dataclass
 class RunOptions:
     """The options of a run, stored with it so ``resume`` continues it the same way."""
@@ -49,17 +57,20 @@ class RunOptions:
     model: str | None = None
     role_models: dict[str, str] = field(default_factory=dict)
     base_url: str | None = None
-    max_replans: int | None = None
-    max_concurrency: int | None = None
-    timeout_s: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Overrides of :class:`WorkforceSettings` given for this run, by setting name."""
     approve_plan: bool = False
-    structured_output: StructuredMethod | None = None
-    plan_fallback: bool | None = None
+    record: str | None = None
+    """A folder to record the run's trajectory in (``trajectories.jsonl``)."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunOptions:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        options = cls(**{k: v for k, v in data.items() if k in known})
+        for old, name in _LEGACY_SETTINGS.items():
+            if data.get(old) is not None:
+                options.settings.setdefault(name, data[old])
+        return options
 
     def over(self, stored: RunOptions) -> RunOptions:
         """These options where given, else the stored ones (for ``resume``)."""
@@ -67,27 +78,14 @@ class RunOptions:
             model=self.model or stored.model,
             role_models={**stored.role_models, **self.role_models},
             base_url=self.base_url or stored.base_url,
-            max_replans=self.max_replans if self.max_replans is not None else stored.max_replans,
-            max_concurrency=self.max_concurrency
-            if self.max_concurrency is not None
-            else stored.max_concurrency,
-            timeout_s=self.timeout_s if self.timeout_s is not None else stored.timeout_s,
+            settings={**stored.settings, **self.settings},
             approve_plan=self.approve_plan or stored.approve_plan,
-            structured_output=self.structured_output or stored.structured_output,
-            plan_fallback=self.plan_fallback
-            if self.plan_fallback is not None
-            else stored.plan_fallback,
+            record=self.record or stored.record,
         )
 
-    def context(self) -> WorkforceContext:
-        """Per-run budget overrides, passed to the graph as its runtime context."""
-        return WorkforceContext(
-            max_replans=self.max_replans,
-            max_concurrency=self.max_concurrency,
-            subtask_timeout_s=self.timeout_s,
-            structured_output=self.structured_output,
-            plan_fallback=self.plan_fallback,
-        )
+    def context(self) -> Any:
+        """Per-run setting overrides, passed to the graph as its runtime context."""
+        return WorkforceContext(**self.settings)
 
     def effective_base_url(self) -> str | None:
         return self.base_url or os.environ.get(BASE_URL_ENV) or None
@@ -154,7 +152,7 @@ def _view(mode: OutputMode, options: RunOptions) -> ProgressView:
     if mode == "events":
         return EventsView(sys.stdout)
     if sys.stderr.isatty():
-        return LiveView(stderr_console(), max_replans=options.max_replans)
+        return LiveView(stderr_console(), max_replans=options.settings.get("max_replans"))
     return PlainView(sys.stderr)
 
 
@@ -178,6 +176,8 @@ async def _drive(
 ) -> int:
     """Stream the run, answer plan reviews, and return the exit code."""
     config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+    if options.record:
+        config = with_recording(config, record=options.record)
     pending: Any = first_input
     in_review = False
     try:

@@ -8,8 +8,9 @@ offered capabilities, at least one subtask); an invalid plan goes back to the mo
 with the errors, for ``max_plan_attempts`` calls in all. If none is valid, the whole
 request becomes one subtask for the most general worker (``plan_fallback``, on by
 default), and the answer says it was produced without decomposition. When
-replanning, finished subtasks are kept with their results and the model plans only
-the remaining work, so done work is not redone.
+replanning, finished subtasks are kept with their results and the model plans only the
+remaining work, so done work is not redone. A request on a thread whose last run
+finished starts a new run: fresh plan and budgets, the conversation kept.
 """
 
 from __future__ import annotations
@@ -22,26 +23,29 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
+from workforce_graph.conversation import (
+    earlier_conversation,
+    message_text,
+    request_of,
+    starts_new_run,
+)
 from workforce_graph.events import emit
+from workforce_graph.lifecycle import (
+    PlannedSubtask,
+    PlanValidationError,
+    pending_subtask,
+    validate_plan,
+)
 from workforce_graph.nodes.deps import NodeDeps
-from workforce_graph.plan_schema import Plan, PlannedSubtask, plan_schema, positional_plan_schema
-from workforce_graph.plan_validation import PlanValidationError, validate_plan
+from workforce_graph.plan_schema import plan_schema, positional_plan_schema
 from workforce_graph.plugins import WorkerRegistry
+from workforce_graph.prompts import brief, describe_workers
+from workforce_graph.roles import role_config
 from workforce_graph.state import Subtask, WorkforceState
 from workforce_graph.structured import StructuredOutputError, structured_call
 from workforce_graph.usage import UsageMeter
-from workforce_graph.worker_runtime import brief
-from workforce_graph.workers import describe_workers
 
-__all__ = [
-    "GENERAL_CAPABILITIES",
-    "Plan",
-    "PlannedSubtask",
-    "fallback_plan",
-    "make_planner",
-    "pending_subtask",
-    "request_of",
-]
+__all__ = ["GENERAL_CAPABILITIES", "fallback_plan", "make_planner", "plan_schema"]
 
 
 SYSTEM = """You are the planner of a team of workers. Break the user's request into \
@@ -94,32 +98,6 @@ def _example(tag: str) -> str:
     )
 
 
-def pending_subtask(planned: PlannedSubtask) -> Subtask:
-    """A planned step as a state subtask, not yet assigned or run."""
-    return Subtask(
-        id=planned.id,
-        description=planned.description,
-        capabilities=list(planned.capabilities),
-        depends_on=list(planned.depends_on),
-        worker=None,
-        status="pending",
-        result=None,
-        failure_reason=None,
-        attempts=0,
-    )
-
-
-def request_of(state: WorkforceState) -> str:
-    """The request text: ``task``, else the last human message."""
-    if state.get("task"):
-        return str(state["task"])
-    for message in reversed(state.get("messages", [])):
-        if isinstance(message, HumanMessage):
-            content = message.content
-            return content if isinstance(content, str) else json.dumps(content)
-    return ""
-
-
 def _prompt(
     state: WorkforceState, deps: NodeDeps, request: str, *, constrained: bool
 ) -> list[BaseMessage]:
@@ -130,6 +108,9 @@ def _prompt(
         # an example's wording into their plans.
         system += EXAMPLE.format(example=_example(available[0].capabilities[0]))
     parts = [f"Request:\n{request}"]
+    history = earlier_conversation(state.get("messages", []), request)
+    if history:
+        parts.append(f"Earlier in this conversation (the request may refer to it):\n{history}")
     if state.get("attachments"):
         parts.append("Files given with the request: " + ", ".join(state.get("attachments", [])))
     if state.get("answer_format"):
@@ -175,9 +156,23 @@ def make_planner(deps: NodeDeps) -> Any:
         model = deps.model_for("planner", runtime.context)
         meter = UsageMeter("planner")
         request = request_of(state)
+        base: dict[str, Any] = {"task": request, "plan_feedback": None, "plan_fallback": None}
+        if starts_new_run(state):
+            # A new request on a finished thread: a new run, the conversation kept.
+            fresh: dict[str, Any] = {
+                "subtasks": [],
+                "replans": 0,
+                "failed_plans": [],
+                "answer": None,
+                "error": None,
+                "verdict": None,
+                "usage": None,
+            }
+            base.update(fresh)
+            state = WorkforceState(**{**state, **fresh})  # type: ignore[typeddict-item]
+        base["messages"] = _request_message(state, request)
         kept = [s for s in state.get("subtasks", []) if s["status"] == "done"]
         kept_ids = {s["id"] for s in kept}
-        base: dict[str, Any] = {"task": request, "plan_feedback": None, "plan_fallback": None}
         if not request.strip():
             return _give_up(
                 base, meter, "the request is empty; pass {'task': '...'} or a human message"
@@ -199,7 +194,7 @@ def make_planner(deps: NodeDeps) -> Any:
                     prompt,
                     attempts=1,
                     meter=meter,
-                    config=config,
+                    config=role_config(config, "planner", node="planner"),
                     method=settings.structured_output,
                 )
                 # Models often repeat finished subtasks when replanning; those stay as they are.
@@ -264,6 +259,18 @@ def fallback_plan(request: str, registry: WorkerRegistry, taken: set[str]) -> Su
     return pending_subtask(
         PlannedSubtask(id=step_id, description=request, capabilities=[tag], depends_on=[])
     )
+
+
+def _request_message(state: WorkforceState, request: str) -> list[HumanMessage]:
+    """The request as a human message when the conversation lacks it (``task`` input)."""
+    last_human = next(
+        (m for m in reversed(state.get("messages", [])) if isinstance(m, HumanMessage)), None
+    )
+    if not request.strip() or (
+        last_human is not None and message_text(last_human.content) == request
+    ):
+        return []
+    return [HumanMessage(request)]
 
 
 def _give_up(base: dict[str, Any], meter: UsageMeter, error: str) -> dict[str, Any]:
