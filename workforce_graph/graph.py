@@ -25,7 +25,7 @@ from workforce_graph.nodes.generator import make_generator
 from workforce_graph.nodes.planner import make_planner
 from workforce_graph.nodes.review import make_plan_review
 from workforce_graph.nodes.verifier import make_verifier, route_after_verification
-from workforce_graph.plugins import WorkerRegistry, collect_workers
+from workforce_graph.plugins import usable_workers
 from workforce_graph.settings import WorkforceContext, WorkforceSettings
 from workforce_graph.state import WorkforceInput, WorkforceOutput, WorkforceState
 from workforce_graph.workers import WorkerSpec
@@ -89,19 +89,8 @@ def build_workforce_graph(
         >>> await graph.ainvoke({"task": "Compare X and Y"},
         ...     {"configurable": {"thread_id": "1"}})  # doctest: +SKIP
     """
-    registry = (
-        WorkerRegistry.of(workers) if workers is not None else collect_workers(plugin_manager)
-    )
-    if not registry.available:
-        raise ValueError(
-            "no worker is available: "
-            + (
-                "; ".join(str(p) for p in registry.problems)
-                or "install or register a worker plugin"
-            )
-        )
     deps = NodeDeps(
-        registry=registry,
+        registry=usable_workers(workers, plugin_manager),
         models=ModelSet(default=model, roles=dict(role_models or {}), base_url=base_url),
         settings=WorkforceSettings(
             max_replans=max_replans,

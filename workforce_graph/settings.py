@@ -32,16 +32,30 @@ class WorkforceSettings:
     max_subtasks: int = 40
     verify_results: bool = False
     """Check each result with the verifier model (doubles the cost of a run)."""
+    max_turns: int = 10
+    """Flow topology: planner turns before the run answers anyway, marked incomplete."""
+    max_run_s: float = 900.0
+    """Flow topology: wall-clock budget of a run's turns, counted in state (a resumed
+    run goes on with what is left)."""
+    memory_budget_tokens: int = 600
+    """Flow topology: size of the memory in the planner's and verifier's prompts."""
 
     def __post_init__(self) -> None:
         for name in ("max_replans", "max_retries", "max_tool_calls"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
-        for name in ("max_concurrency", "max_plan_attempts", "max_subtasks"):
+        for name in (
+            "max_concurrency",
+            "max_plan_attempts",
+            "max_subtasks",
+            "max_turns",
+            "memory_budget_tokens",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
-        if self.subtask_timeout_s <= 0:
-            raise ValueError("subtask_timeout_s must be > 0")
+        for name in ("subtask_timeout_s", "max_run_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0")
 
     def overridden(self, context: Any) -> WorkforceSettings:
         """These settings with the non-``None`` options of a run's context applied."""
@@ -66,9 +80,16 @@ class WorkforceContext:
     worker_model: str | None = None
     verifier_model: str | None = None
     generator_model: str | None = None
+    query_analysis_model: str | None = None
+    """Flow topology: the model analysing the request (default: ``model``)."""
+    executor_model: str | None = None
+    """Flow topology: the model the chosen worker thinks with (default: ``model``)."""
     max_replans: int | None = None
     max_retries: int | None = None
     max_concurrency: int | None = None
     subtask_timeout_s: float | None = None
     max_tool_calls: int | None = None
     verify_results: bool | None = None
+    max_turns: int | None = None
+    max_run_s: float | None = None
+    memory_budget_tokens: int | None = None

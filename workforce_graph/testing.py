@@ -34,11 +34,14 @@ _ROLE_MARKERS = {
     "You are the coordinator": "coordinator",
     "You write the final answer": "generator",
     "You check a worker's result": "verifier",
+    "You analyse the request": "query_analysis",
+    "You are the verifier": "verifier",
 }
 
 
 def role_of(messages: Sequence[BaseMessage]) -> str:
-    """``planner``, ``coordinator``, ``generator``, ``verifier`` or ``worker``."""
+    """``planner``, ``coordinator``, ``generator``, ``verifier``, ``query_analysis`` or
+    ``worker`` (the flow's executor calls are ``worker`` calls)."""
     for message in messages:
         if isinstance(message, SystemMessage):
             for marker, role in _ROLE_MARKERS.items():
