@@ -6,6 +6,7 @@ import asyncio
 import sys
 import traceback
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -113,6 +114,20 @@ Events = Annotated[
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
 
 
+class TopologyName(StrEnum):
+    workforce = "workforce"
+    flow = "flow"
+
+
+TopologyOption = Annotated[
+    TopologyName,
+    typer.Option(
+        help="workforce: plan a DAG of subtasks, run them in parallel. flow: turn by turn, "
+        "one worker a turn over an evolving memory (see docs/topologies.md).",
+    ),
+]
+
+
 def _error(message: str) -> None:
     sys.stderr.write(f"{PROG}: error: {message}\n")
     sys.stderr.flush()
@@ -166,6 +181,7 @@ def _options(
     max_concurrency: int | None,
     timeout: float | None,
     approve_plan: bool = False,
+    topology: TopologyName = TopologyName.workforce,
 ) -> RunOptions:
     roles = {
         "planner": planner,
@@ -182,6 +198,7 @@ def _options(
         max_concurrency=max_concurrency,
         timeout_s=timeout,
         approve_plan=approve_plan,
+        topology=topology.value,
     )
 
 
@@ -221,6 +238,7 @@ def run(
             "--approve-plan", help="Pause after planning to approve, edit or reject the plan."
         ),
     ] = False,
+    topology: TopologyOption = TopologyName.workforce,
     debug: Debug = False,
 ) -> None:
     """Run a task: live progress on stderr, the answer on stdout.
@@ -240,6 +258,7 @@ def run(
         max_concurrency,
         timeout,
         approve_plan,
+        topology,
     )
 
     def action() -> int:
@@ -364,6 +383,7 @@ def graph(
     approve_plan: Annotated[
         bool, typer.Option("--approve-plan", help="Draw the graph with the plan review step.")
     ] = False,
+    topology: TopologyOption = TopologyName.workforce,
     debug: Debug = False,
 ) -> None:
     """Print the graph as Mermaid text (or write it as a PNG)."""
@@ -373,7 +393,8 @@ def graph(
     from workforce_graph.cli.info import draw_png, mermaid
 
     def action() -> int:
-        compiled = build_graph(RunOptions(approve_plan=approve_plan), InMemorySaver())
+        options = RunOptions(approve_plan=approve_plan, topology=topology.value)
+        compiled = build_graph(options, InMemorySaver())
         if png is None:
             print(mermaid(compiled), end="")
             return 0

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
@@ -19,8 +19,9 @@ from workforce_graph.cli.errors import EXIT_INTERRUPTED, CliError, check_reachab
 from workforce_graph.cli.render import EventsView, LiveView, PlainView, ProgressView
 from workforce_graph.cli.review import ask_plan_review
 from workforce_graph.cli.summary import OutputMode, finish_run, status_of, stderr_console
+from workforce_graph.flow import build_flow_graph
 from workforce_graph.graph import build_workforce_graph
-from workforce_graph.models import BASE_URL_ENV, ROLES, ModelSet
+from workforce_graph.models import BASE_URL_ENV, FLOW_ROLES, ROLES, ModelSet, Role
 from workforce_graph.persistence import (
     RunRecord,
     RunStatus,
@@ -33,12 +34,16 @@ from workforce_graph.settings import WorkforceContext
 __all__ = [
     "OutputMode",
     "RunOptions",
+    "Topology",
     "build_graph",
     "read_attachments",
     "resolve_models",
     "resume_run",
     "start_run",
 ]
+
+
+Topology = Literal["workforce", "flow"]
 
 
 @dataclass
@@ -52,6 +57,7 @@ class RunOptions:
     max_concurrency: int | None = None
     timeout_s: float | None = None
     approve_plan: bool = False
+    topology: Topology = "workforce"
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunOptions:
@@ -70,6 +76,8 @@ class RunOptions:
             else stored.max_concurrency,
             timeout_s=self.timeout_s if self.timeout_s is not None else stored.timeout_s,
             approve_plan=self.approve_plan or stored.approve_plan,
+            # A run continues in the topology it started in.
+            topology=stored.topology,
         )
 
     def context(self) -> WorkforceContext:
@@ -93,11 +101,25 @@ def resolve_models(options: RunOptions) -> dict[str, Any]:
     Raises:
         ModelConfigError: A model cannot be set up (one-line message).
     """
-    models = ModelSet(
-        default=options.model, roles=dict(options.role_models), base_url=options.base_url
-    )
-    models.check()
-    return {role: models.for_role(role) for role in ROLES}
+    roles = flow_role_models(options) if options.topology == "flow" else options.role_models
+    models = ModelSet(default=options.model, roles=dict(roles), base_url=options.base_url)
+    topology_roles: tuple[Role, ...] = FLOW_ROLES if options.topology == "flow" else ROLES
+    models.check(topology_roles)
+    return {role: models.for_role(role) for role in topology_roles}
+
+
+def flow_role_models(options: RunOptions) -> dict[str, str]:
+    """The CLI's per-role models for the flow: ``--worker-model`` is the executor's.
+
+    Raises:
+        CliError: A coordinator model was given (the flow has no coordinator).
+    """
+    roles = dict(options.role_models)
+    if roles.pop("coordinator", None):
+        raise CliError("--coordinator-model: the flow topology has no coordinator")
+    if "worker" in roles:
+        roles["executor"] = roles.pop("worker")
+    return roles
 
 
 def build_graph(
@@ -117,11 +139,18 @@ def build_graph(
     Raises:
         CliError: No worker is available.
     """
-    kwargs: dict[str, Any] = {"model": options.model, "approve_plan": options.approve_plan}
+    flow = options.topology == "flow"
+    if flow and options.approve_plan:
+        raise CliError("--approve-plan: the flow topology plans turn by turn, not a whole plan")
+    kwargs: dict[str, Any] = {"model": options.model}
+    if not flow:
+        kwargs["approve_plan"] = options.approve_plan
     if role_models is not None:
-        kwargs.update(model=role_models["worker"], role_models=dict(role_models))
+        kwargs.update(
+            model=role_models["executor" if flow else "worker"], role_models=dict(role_models)
+        )
     try:
-        builder = build_workforce_graph(**kwargs)
+        builder = build_flow_graph(**kwargs) if flow else build_workforce_graph(**kwargs)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     return builder.compile(checkpointer=checkpointer)
@@ -356,4 +385,7 @@ async def resume_run(
             done = [s["id"] for s in snapshot.values["subtasks"] if s["status"] == "done"]
             if done:
                 view.note(f"already done: {', '.join(done)}")
+        elif snapshot.values.get("memory"):
+            view.values(snapshot.values)
+            view.note(f"turns already taken: {len(snapshot.values['memory'])}")
         return await _drive(graph, store, thread_id, pending, merged, mode, view, db)
