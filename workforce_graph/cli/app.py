@@ -87,6 +87,12 @@ MaxConcurrency = Annotated[
     int | None,
     typer.Option(min=1, help="Subtasks running at once (default 32).", show_default=False),
 ]
+MaxTurns = Annotated[
+    int | None,
+    typer.Option(
+        min=1, help="Flow: planner turns before answering (default 10).", show_default=False
+    ),
+]
 Timeout = Annotated[
     float | None,
     typer.Option(
@@ -182,6 +188,7 @@ def _options(
     timeout: float | None,
     approve_plan: bool = False,
     topology: TopologyName = TopologyName.workforce,
+    max_turns: int | None = None,
 ) -> RunOptions:
     roles = {
         "planner": planner,
@@ -199,6 +206,7 @@ def _options(
         timeout_s=timeout,
         approve_plan=approve_plan,
         topology=topology.value,
+        max_turns=max_turns,
     )
 
 
@@ -217,6 +225,7 @@ def run(
     max_replans: MaxReplans = None,
     max_concurrency: MaxConcurrency = None,
     timeout: Timeout = None,
+    max_turns: MaxTurns = None,
     answer_format: Annotated[
         str | None,
         typer.Option(
@@ -259,6 +268,7 @@ def run(
         timeout,
         approve_plan,
         topology,
+        max_turns,
     )
 
     def action() -> int:
@@ -296,6 +306,7 @@ def resume(
     max_replans: MaxReplans = None,
     max_concurrency: MaxConcurrency = None,
     timeout: Timeout = None,
+    max_turns: MaxTurns = None,
     json_out: Json = False,
     events: Events = False,
     db: Db = None,
@@ -317,6 +328,7 @@ def resume(
         max_replans,
         max_concurrency,
         timeout,
+        max_turns=max_turns,
     )
 
     def action() -> int:

@@ -58,6 +58,7 @@ class RunOptions:
     timeout_s: float | None = None
     approve_plan: bool = False
     topology: Topology = "workforce"
+    max_turns: int | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunOptions:
@@ -78,6 +79,7 @@ class RunOptions:
             approve_plan=self.approve_plan or stored.approve_plan,
             # A run continues in the topology it started in.
             topology=stored.topology,
+            max_turns=self.max_turns if self.max_turns is not None else stored.max_turns,
         )
 
     def context(self) -> WorkforceContext:
@@ -86,6 +88,7 @@ class RunOptions:
             max_replans=self.max_replans,
             max_concurrency=self.max_concurrency,
             subtask_timeout_s=self.timeout_s,
+            max_turns=self.max_turns,
         )
 
     def effective_base_url(self) -> str | None:
