@@ -33,9 +33,9 @@ def test_flow_json_run_on_the_local_model() -> None:
         if not k.startswith(("WORKFORCE_GRAPH_", "OPENAI_", "ANTHROPIC_"))
     }
     env.update(WORKFORCE_GRAPH_PLUGINS="reasoning", WORKFORCE_GRAPH_LOCAL_N_CTX="4096")
+    command = [sys.executable, "-m", "workforce_graph.cli", "run", TASK, "--topology", "flow"]
     done = subprocess.run(
-        [sys.executable, "-m", "workforce_graph.cli", "run", TASK, "--topology", "flow"]
-        + ["--db", "memory", "--max-turns", "3", "--json"],
+        [*command, "--db", "memory", "--max-turns", "3", "--json"],
         capture_output=True,
         text=True,
         env=env,
