@@ -396,3 +396,26 @@ async def test_custom_worker_factory_runs_in_the_flow() -> None:
 def test_roles_the_flow_does_not_have_are_refused() -> None:
     with pytest.raises(ModelConfigError, match="no role coordinator"):
         build_flow_graph(model=flow_model(), workers=WORKERS, role_models={"coordinator": "x"})
+
+
+async def test_trajectory_recorder_gets_one_planner_call_per_turn() -> None:
+    from workforce_graph.trajectory import TrajectoryRecorder
+
+    verdicts = iter([verdict("CONTINUE"), verdict("STOP")])
+    model = flow_model(verifier=lambda m: next(verdicts))
+    recorder = TrajectoryRecorder(topology="flow")
+    graph = compile_flow(model)
+    config = {"configurable": {"thread_id": "rec"}, "callbacks": [recorder]}
+    await graph.ainvoke({"task": "the task"}, config)
+    (trajectory,) = recorder.trajectories
+    assert trajectory.question == "the task" and trajectory.complete is True
+    planner = [c for c in trajectory.calls if c.role == "planner"]
+    assert [(c.turn, c.node, len(c.messages)) for c in planner] == [
+        (1, "planner", 2),
+        (2, "planner", 2),
+    ]
+    assert [c.role for c in trajectory.calls] == [
+        "query_analysis",
+        *["planner", "executor", "verifier"] * 2,
+        "generator",
+    ]
