@@ -203,11 +203,12 @@ def render_memory(memory: Sequence[MemoryRecord], budget_tokens: int) -> str:
         full.append(text)
         used += len(text) + 1
     older = list(memory[: len(memory) - len(full)])
+    # Room kept for the summary line of whatever stays older (it is short: counts, names).
+    summary_room = len(_summary(older)) + 1 if older else 0
     condensed: list[str] = []
     while older:
         line = _condensed(older[-1])
-        summary_room = len(_summary(older[:-1])) + 1 if len(older) > 1 else 0
-        if used + len(line) + 1 + summary_room > budget:
+        if used + len(line) + 1 + (summary_room if len(older) > 1 else 0) > budget:
             break
         condensed.append(line)
         used += len(line) + 1

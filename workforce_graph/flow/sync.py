@@ -17,7 +17,13 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from langchain_core.runnables import RunnableConfig, RunnableLambda
+from langchain_core.runnables import RunnableConfig
+
+# LangGraph's own node wrapper: the one public way to give a node both a sync and an
+# async function is a runnable, and LangChain's RunnableLambda traces every node as a
+# child run and inspects signatures on each call (about 1 ms a node); this is what
+# ``StateGraph.add_node`` itself wraps functions in.
+from langgraph._internal._runnable import RunnableCallable
 
 __all__ = ["dual_node", "run_sync"]
 
@@ -64,13 +70,13 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
 
 def dual_node(
     name: str, afunc: Callable[[Any, RunnableConfig], Awaitable[dict[str, Any]]]
-) -> RunnableLambda[Any, dict[str, Any]]:
+) -> RunnableCallable:
     """A graph node running ``afunc(state, config)`` under ``ainvoke`` and ``invoke`` alike."""
 
     def func(state: Any, config: RunnableConfig) -> dict[str, Any]:
         return run_sync(_awaited(afunc(state, config)))
 
-    return RunnableLambda(func, afunc=afunc, name=name)
+    return RunnableCallable(func, afunc, name=name, trace=False)
 
 
 async def _awaited(awaitable: Awaitable[T]) -> T:
