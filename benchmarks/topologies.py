@@ -35,6 +35,7 @@ from workforce_graph import build_flow_graph, build_workforce_graph, collect_wor
 from workforce_graph.flow.nodes.analysis import analysis_schema
 from workforce_graph.flow.nodes.planner import next_step_schema
 from workforce_graph.flow.nodes.verifier import FlowVerdict
+from workforce_graph.roles import role_config
 from workforce_graph.structured import structured_call
 from workforce_graph.testing import ScriptedChatModel, plan_reply
 
@@ -86,13 +87,16 @@ async def replay_time(model: TimedModel, *, structured: bool = False) -> float:
         "planner": next_step_schema(tuple(s.name for s in cards())),
         "verifier": FlowVerdict,
     }
-    calls = [([SystemMessage(call["prompt"])], call["role"]) for call in model.calls]
+    calls = [
+        ([SystemMessage(call["prompt"])], call["role"], role_config(None, call["role"], node="-"))
+        for call in model.calls
+    ]
     started = time.perf_counter()
-    for prompt, role in calls:
+    for prompt, role, config in calls:
         if structured and role in schemas:
-            await structured_call(replay, schemas[role], prompt, attempts=1)
+            await structured_call(replay, schemas[role], prompt, attempts=1, config=config)
         else:
-            await replay.ainvoke(prompt)
+            await replay.ainvoke(prompt, config=config)
     return time.perf_counter() - started
 
 
@@ -140,7 +144,7 @@ def flow_model(steps: int, latency_s: float) -> TimedModel:
         responders={
             "query_analysis": analysis,
             "planner": planner,
-            "worker": RESULT,
+            "executor": RESULT,
             "verifier": verifier,
             "generator": "the answer",
         },

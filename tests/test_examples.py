@@ -174,7 +174,7 @@ def test_flow_turns_prints_each_turn_of_the_memory() -> None:
                 "sub_goal": next(goals),
                 "worker": "reasoning",
             },
-            "worker": lambda m: "289" if "square 17" in str(m[-1].content) else "277",
+            "executor": lambda m: "289" if "square 17" in str(m[-1].content) else "277",
             "verifier": lambda m: next(verdicts),
             "generator": "277",
         }

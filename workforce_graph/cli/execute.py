@@ -43,6 +43,14 @@ __all__ = [
 ]
 
 
+_LEGACY_SETTINGS = {
+    "max_replans": "max_replans",
+    "max_concurrency": "max_concurrency",
+    "timeout_s": "subtask_timeout_s",
+}
+"""Settings that runs stored before ``settings`` existed kept at the top level."""
+
+
 Topology = Literal["workforce", "flow"]
 
 
@@ -53,17 +61,19 @@ class RunOptions:
     model: str | None = None
     role_models: dict[str, str] = field(default_factory=dict)
     base_url: str | None = None
-    max_replans: int | None = None
-    max_concurrency: int | None = None
-    timeout_s: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Overrides of :class:`WorkforceSettings` given for this run, by setting name."""
     approve_plan: bool = False
     topology: Topology = "workforce"
-    max_turns: int | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunOptions:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        options = cls(**{k: v for k, v in data.items() if k in known})
+        for old, name in _LEGACY_SETTINGS.items():
+            if data.get(old) is not None:
+                options.settings.setdefault(name, data[old])
+        return options
 
     def over(self, stored: RunOptions) -> RunOptions:
         """These options where given, else the stored ones (for ``resume``)."""
@@ -71,25 +81,15 @@ class RunOptions:
             model=self.model or stored.model,
             role_models={**stored.role_models, **self.role_models},
             base_url=self.base_url or stored.base_url,
-            max_replans=self.max_replans if self.max_replans is not None else stored.max_replans,
-            max_concurrency=self.max_concurrency
-            if self.max_concurrency is not None
-            else stored.max_concurrency,
-            timeout_s=self.timeout_s if self.timeout_s is not None else stored.timeout_s,
+            settings={**stored.settings, **self.settings},
             approve_plan=self.approve_plan or stored.approve_plan,
             # A run continues in the topology it started in.
             topology=stored.topology,
-            max_turns=self.max_turns if self.max_turns is not None else stored.max_turns,
         )
 
-    def context(self) -> WorkforceContext:
-        """Per-run budget overrides, passed to the graph as its runtime context."""
-        return WorkforceContext(
-            max_replans=self.max_replans,
-            max_concurrency=self.max_concurrency,
-            subtask_timeout_s=self.timeout_s,
-            max_turns=self.max_turns,
-        )
+    def context(self) -> Any:
+        """Per-run setting overrides, passed to the graph as its runtime context."""
+        return WorkforceContext(**self.settings)
 
     def effective_base_url(self) -> str | None:
         return self.base_url or os.environ.get(BASE_URL_ENV) or None
@@ -177,7 +177,7 @@ def _view(mode: OutputMode, options: RunOptions) -> ProgressView:
     if mode == "events":
         return EventsView(sys.stdout)
     if sys.stderr.isatty():
-        return LiveView(stderr_console(), max_replans=options.max_replans)
+        return LiveView(stderr_console(), max_replans=options.settings.get("max_replans"))
     return PlainView(sys.stderr)
 
 

@@ -31,7 +31,8 @@ from workforce_graph.flow.state import FlowInput, FlowOutput, FlowState
 from workforce_graph.models import FLOW_ROLES, ModelConfigError, ModelSet
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.plugins import usable_workers
-from workforce_graph.settings import WorkforceContext, WorkforceSettings
+from workforce_graph.settings import WorkforceContext, WorkforceSettings, factory_settings
+from workforce_graph.sync_api import WorkforceStateGraph
 from workforce_graph.workers import WorkerSpec
 
 __all__ = ["build_flow_graph"]
@@ -48,11 +49,8 @@ def build_flow_graph(
     base_url: str | None = None,
     workers: Iterable[WorkerSpec] | None = None,
     plugin_manager: pluggy.PluginManager | None = None,
-    max_turns: int = 10,
-    max_run_s: float = 900.0,
-    memory_budget_tokens: int = 600,
-    subtask_timeout_s: float = 300.0,
-    max_tool_calls: int = 15,
+    settings: WorkforceSettings | None = None,
+    **options: Any,
 ) -> StateGraph[Any, Any, Any, Any]:
     """Build the flow graph, uncompiled, so you choose checkpointer, store and name.
 
@@ -63,18 +61,21 @@ def build_flow_graph(
         base_url: An OpenAI-compatible server for model names without a provider.
         workers: Use exactly these workers instead of the installed plugins.
         plugin_manager: Collect workers from this plugin manager.
-        max_turns: Planner turns before the run answers anyway, marked incomplete.
-        max_run_s: Wall-clock budget of the turns, counted in state.
-        memory_budget_tokens: Size of the memory in the planner's and verifier's prompts.
-        subtask_timeout_s: Wall-clock limit of one turn's worker.
-        max_tool_calls: Tool calls one turn's worker may make.
+        settings: The run options as one :class:`WorkforceSettings`.
+        **options: Any field of :class:`WorkforceSettings`, applied over ``settings``.
+            The flow reads ``max_turns`` (default 10), ``max_run_s`` (the turns'
+            wall-clock budget, counted in state), ``memory_budget_tokens`` (the memory's
+            size in the planner's and verifier's prompts), and for each turn's worker
+            ``subtask_timeout_s`` and ``max_tool_calls``. Each can also be set per run
+            through :data:`WorkforceContext`.
 
     Returns:
         An uncompiled ``StateGraph``; input ``{"task": ...}`` or ``{"messages": [...]}``,
         output with ``answer``, ``memory`` and the answer as the last message.
 
     Raises:
-        ValueError: No worker is available.
+        TypeError: An option that is not a setting.
+        ValueError: A setting out of bounds, or no worker available.
         ModelConfigError: A role that the flow does not have (``coordinator``,
             ``worker``).
 
@@ -94,15 +95,9 @@ def build_flow_graph(
     deps = NodeDeps(
         registry=usable_workers(workers, plugin_manager),
         models=ModelSet(default=model, roles=dict(role_models or {}), base_url=base_url),
-        settings=WorkforceSettings(
-            max_turns=max_turns,
-            max_run_s=max_run_s,
-            memory_budget_tokens=memory_budget_tokens,
-            subtask_timeout_s=subtask_timeout_s,
-            max_tool_calls=max_tool_calls,
-        ),
+        settings=factory_settings(settings, options, factory="build_flow_graph"),
     )
-    graph = StateGraph(
+    graph = WorkforceStateGraph(
         FlowState,
         context_schema=WorkforceContext,
         input_schema=FlowInput,

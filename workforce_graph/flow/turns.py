@@ -4,73 +4,13 @@ generator is given.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
-
-from workforce_graph.flow.memory import cut
+from workforce_graph.conversation import earlier_conversation, request_of
 from workforce_graph.flow.state import Decision, FlowState, StopKind
 from workforce_graph.state import Subtask, WorkforceState
 
-__all__ = [
-    "conversation_before",
-    "decide_after_turn",
-    "fresh_run",
-    "generator_view",
-    "request_of",
-    "text_of",
-]
-
-_HISTORY_MESSAGES = 4
-_HISTORY_CHARS = 500
-
-
-def text_of(content: str | list[Any]) -> str:
-    """A message's text: the string, or the text of its content blocks."""
-    if isinstance(content, str):
-        return content
-    parts = []
-    for block in content:
-        if isinstance(block, str):
-            parts.append(block)
-        elif isinstance(block, dict) and block.get("type") == "text":
-            parts.append(str(block.get("text", "")))
-        else:
-            parts.append(json.dumps(block, ensure_ascii=False))
-    return "\n".join(parts)
-
-
-def request_of(state: FlowState) -> str:
-    """This run's request: a human message just added to the thread, else ``task``.
-
-    On a finished thread the old ``task`` is still in state; a new human message is
-    the new request.
-    """
-    messages = state.get("messages") or []
-    if messages and isinstance(messages[-1], HumanMessage):
-        return text_of(messages[-1].content)
-    return str(state.get("task") or "")
-
-
-def conversation_before(messages: Sequence[AnyMessage]) -> str:
-    """Brief earlier turns of the conversation (for a follow-up request), or ``""``."""
-    earlier = list(messages)
-    if earlier and isinstance(earlier[-1], HumanMessage):
-        earlier.pop()
-    lines = []
-    for message in earlier[-_HISTORY_MESSAGES:]:
-        who = (
-            "User"
-            if isinstance(message, HumanMessage)
-            else "Assistant"
-            if isinstance(message, AIMessage)
-            else None
-        )
-        if who:
-            lines.append(f"{who}: {cut(text_of(message.content), _HISTORY_CHARS)}")
-    return "\n".join(lines)
+__all__ = ["decide_after_turn", "fresh_run", "generator_view"]
 
 
 def fresh_run(state: FlowState) -> dict[str, Any]:
@@ -79,9 +19,10 @@ def fresh_run(state: FlowState) -> dict[str, Any]:
     A new request on a thread whose last run finished is a new run; the thread's
     messages are kept (the earlier turns become ``history``).
     """
+    request = request_of(state)
     return {
-        "task": request_of(state),
-        "history": conversation_before(state.get("messages") or []),
+        "task": request,
+        "history": earlier_conversation(state.get("messages") or [], request),
         "analysis": None,
         "memory": [],
         "step": None,

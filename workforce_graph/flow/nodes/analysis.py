@@ -9,18 +9,17 @@ from typing import Any, Literal
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.runtime import get_runtime
+from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, create_model
 
 from workforce_graph.flow.memory import cut
-from workforce_graph.flow.roles import role_config
 from workforce_graph.flow.state import Analysis, FlowState
-from workforce_graph.flow.sync import dual_node
 from workforce_graph.flow.turns import fresh_run
 from workforce_graph.nodes.deps import NodeDeps
+from workforce_graph.prompts import describe_workers
+from workforce_graph.roles import role_config
 from workforce_graph.structured import StructuredOutputError, structured_call
 from workforce_graph.usage import UsageMeter
-from workforce_graph.workers import describe_workers
 
 __all__ = ["QueryAnalysis", "analysis_schema", "make_query_analysis"]
 
@@ -54,9 +53,11 @@ def analysis_schema(capabilities: tuple[str, ...]) -> type[QueryAnalysis]:
 def make_query_analysis(deps: NodeDeps) -> Any:
     """Build the query-analysis node."""
 
-    async def query_analysis(state: FlowState, config: RunnableConfig) -> dict[str, Any]:
+    async def query_analysis(
+        state: FlowState, config: RunnableConfig, runtime: Runtime[Any]
+    ) -> dict[str, Any]:
         started = time.perf_counter()
-        context = get_runtime().context
+        context = runtime.context
         update = fresh_run(state)
         request = update["task"]
         if not request.strip():
@@ -82,7 +83,7 @@ def make_query_analysis(deps: NodeDeps) -> Any:
                 prompt,
                 attempts=2,
                 meter=meter,
-                config=role_config(config, "query_analysis", "query_analysis"),
+                config=role_config(config, "query_analysis", node="query_analysis"),
             )
             analysis = Analysis(
                 needs=reply.needs.strip(),
@@ -103,4 +104,4 @@ def make_query_analysis(deps: NodeDeps) -> Any:
             "elapsed_s": time.perf_counter() - started,
         }
 
-    return dual_node("query_analysis", query_analysis)
+    return query_analysis

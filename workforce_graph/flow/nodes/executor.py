@@ -12,15 +12,14 @@ import time
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.runtime import get_runtime
+from langgraph.runtime import Runtime
 
 from workforce_graph.events import emit
 from workforce_graph.flow.memory import failed_record, finished_record
-from workforce_graph.flow.roles import role_config
 from workforce_graph.flow.state import FlowState, MemoryRecord, NextStep
-from workforce_graph.flow.sync import dual_node
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.plugins import WorkerRegistry
+from workforce_graph.roles import role_config
 from workforce_graph.usage import UsageMeter
 from workforce_graph.worker_runtime import run_worker
 from workforce_graph.workers import SubtaskContext, WorkerSpec
@@ -56,9 +55,11 @@ def _task_of(step: NextStep) -> str:
 def make_executor(deps: NodeDeps) -> Any:
     """Build the executor node."""
 
-    async def executor(state: FlowState, config: RunnableConfig) -> dict[str, Any]:
+    async def executor(
+        state: FlowState, config: RunnableConfig, runtime: Runtime[Any]
+    ) -> dict[str, Any]:
         started = time.perf_counter()
-        context = get_runtime().context
+        context = runtime.context
         settings = deps.settings_for(context)
         step = state.get("step")
         elapsed = float(state.get("elapsed_s") or 0.0)
@@ -90,7 +91,7 @@ def make_executor(deps: NodeDeps) -> Any:
                 timeout_s=max(_MIN_TIMEOUT_S, timeout_s),
                 meter=meter,
                 config=role_config(
-                    config, "executor", "executor", subtask_id=turn_id, turn=step["turn"]
+                    config, "executor", node="executor", subtask_id=turn_id, turn=step["turn"]
                 ),
             )
             seconds = time.perf_counter() - started
@@ -129,4 +130,4 @@ def make_executor(deps: NodeDeps) -> Any:
             "elapsed_s": elapsed + time.perf_counter() - started,
         }
 
-    return dual_node("executor", executor)
+    return executor

@@ -9,11 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.runtime import get_runtime
+from langgraph.runtime import Runtime
 
-from workforce_graph.flow.roles import role_config
 from workforce_graph.flow.state import FlowState
-from workforce_graph.flow.sync import dual_node
 from workforce_graph.flow.turns import generator_view
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.nodes.generator import make_generator
@@ -25,12 +23,10 @@ def make_flow_generator(deps: NodeDeps) -> Any:
     """Build the flow's generator node."""
     write = make_generator(deps)
 
-    async def generator(state: FlowState, config: RunnableConfig) -> dict[str, Any]:
-        update: dict[str, Any] = await write(
-            generator_view(state),
-            role_config(config, "generator", "generator", turn=state.get("turn") or None),
-            get_runtime(),
-        )
+    async def generator(
+        state: FlowState, config: RunnableConfig, runtime: Runtime[Any]
+    ) -> dict[str, Any]:
+        update: dict[str, Any] = await write(generator_view(state), config, runtime)
         return update
 
-    return dual_node("generator", generator)
+    return generator

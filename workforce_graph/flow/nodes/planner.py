@@ -15,18 +15,18 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.runtime import get_runtime
+from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, create_model
 
 from workforce_graph.events import emit
 from workforce_graph.flow.nodes.prompt import situation
-from workforce_graph.flow.roles import role_config
 from workforce_graph.flow.state import FlowState, NextStep
-from workforce_graph.flow.sync import dual_node
 from workforce_graph.nodes.deps import NodeDeps
+from workforce_graph.prompts import describe_workers
+from workforce_graph.roles import role_config
 from workforce_graph.structured import StructuredOutputError, structured_call
 from workforce_graph.usage import UsageMeter
-from workforce_graph.workers import WorkerSpec, describe_workers
+from workforce_graph.workers import WorkerSpec
 
 __all__ = ["NextStepReply", "make_flow_planner", "next_step_schema", "planner_prompt"]
 
@@ -90,9 +90,11 @@ def planner_prompt(
 def make_flow_planner(deps: NodeDeps) -> Any:
     """Build the flow's planner node."""
 
-    async def planner(state: FlowState, config: RunnableConfig) -> dict[str, Any]:
+    async def planner(
+        state: FlowState, config: RunnableConfig, runtime: Runtime[Any]
+    ) -> dict[str, Any]:
         started = time.perf_counter()
-        context = get_runtime().context
+        context = runtime.context
         settings = deps.settings_for(context)
         turn = int(state.get("turn") or 0) + 1
         available = list(deps.registry.available.values())
@@ -111,7 +113,9 @@ def make_flow_planner(deps: NodeDeps) -> Any:
                 prompt,
                 attempts=1,
                 meter=meter,
-                config=role_config(config, "planner", "planner", subtask_id=f"t{turn}", turn=turn),
+                config=role_config(
+                    config, "planner", node="planner", subtask_id=f"t{turn}", turn=turn
+                ),
             )
             step = NextStep(
                 turn=turn,
@@ -145,4 +149,4 @@ def make_flow_planner(deps: NodeDeps) -> Any:
             "elapsed_s": float(state.get("elapsed_s") or 0.0) + time.perf_counter() - started,
         }
 
-    return dual_node("planner", planner)
+    return planner

@@ -14,17 +14,16 @@ from typing import Any, Literal
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.runtime import get_runtime
+from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
 from workforce_graph.events import emit
 from workforce_graph.flow.memory import record_verdict, repeated_failures
 from workforce_graph.flow.nodes.prompt import situation
-from workforce_graph.flow.roles import role_config
 from workforce_graph.flow.state import Decision, FlowState
-from workforce_graph.flow.sync import dual_node
 from workforce_graph.flow.turns import decide_after_turn
 from workforce_graph.nodes.deps import NodeDeps
+from workforce_graph.roles import role_config
 from workforce_graph.structured import StructuredOutputError, structured_call
 from workforce_graph.usage import UsageMeter
 
@@ -45,9 +44,11 @@ class FlowVerdict(BaseModel):
 def make_flow_verifier(deps: NodeDeps) -> Any:
     """Build the flow's verifier node."""
 
-    async def verifier(state: FlowState, config: RunnableConfig) -> dict[str, Any]:
+    async def verifier(
+        state: FlowState, config: RunnableConfig, runtime: Runtime[Any]
+    ) -> dict[str, Any]:
         started = time.perf_counter()
-        context = get_runtime().context
+        context = runtime.context
         settings = deps.settings_for(context)
         turn = int(state.get("turn") or 0)
         memory = list(state.get("memory") or [])
@@ -65,7 +66,7 @@ def make_flow_verifier(deps: NodeDeps) -> Any:
                 attempts=2,
                 meter=meter,
                 config=role_config(
-                    config, "verifier", "verifier", subtask_id=f"t{turn}", turn=turn
+                    config, "verifier", node="verifier", subtask_id=f"t{turn}", turn=turn
                 ),
             )
             decision = "stop" if verdict.decision == "STOP" else "continue"
@@ -98,7 +99,7 @@ def make_flow_verifier(deps: NodeDeps) -> Any:
             "elapsed_s": elapsed,
         }
 
-    return dual_node("verifier", verifier)
+    return verifier
 
 
 def route_after_verifier(state: FlowState) -> Literal["planner", "generator"]:
