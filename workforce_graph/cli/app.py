@@ -15,7 +15,9 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     import click  # type: ignore[no-redef]
 
 from workforce_graph.cli.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_USAGE
+from workforce_graph.cli.evaluate import eval_command
 from workforce_graph.cli.execute import RunOptions, resume_run, start_run
+from workforce_graph.cli.export import export_command
 from workforce_graph.cli.options import (
     PROG,
     BaseUrl,
@@ -62,6 +64,7 @@ def _options(
     settings: dict[str, Any],
     approve_plan: bool = False,
     topology: TopologyName = TopologyName.workforce,
+    record: Path | None = None,
 ) -> RunOptions:
     roles = {
         "planner": planner,
@@ -77,6 +80,7 @@ def _options(
         settings=settings,
         approve_plan=approve_plan,
         topology="flow" if topology is TopologyName.flow else "workforce",
+        record=str(record) if record else None,
     )
 
 
@@ -115,6 +119,14 @@ def run(
         ),
     ] = False,
     topology: TopologyOption = TopologyName.workforce,
+    record: Annotated[
+        Path | None,
+        typer.Option(
+            help="Record the run's trajectory in this folder (trajectories.jsonl; see "
+            "docs/trajectories.md).",
+            show_default=False,
+        ),
+    ] = None,
     debug: Debug = False,
     *,
     settings: dict[str, Any],
@@ -135,6 +147,7 @@ def run(
         settings,
         approve_plan,
         topology,
+        record,
     )
 
     def action() -> int:
@@ -279,6 +292,10 @@ def graph(
         return 0
 
     guard(debug, action)
+
+
+app.command("eval", epilog=EXIT_CODES_HELP)(eval_command)
+app.command("export")(export_command)
 
 
 def main(argv: list[str] | None = None) -> None:

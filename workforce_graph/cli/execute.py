@@ -30,6 +30,7 @@ from workforce_graph.persistence import (
     parse_db,
 )
 from workforce_graph.settings import WorkforceContext
+from workforce_graph.trajectory.recorder import with_recording
 
 __all__ = [
     "OutputMode",
@@ -65,6 +66,8 @@ class RunOptions:
     """Overrides of :class:`WorkforceSettings` given for this run, by setting name."""
     approve_plan: bool = False
     topology: Topology = "workforce"
+    record: str | None = None
+    """A folder to record the run's trajectory in (``trajectories.jsonl``)."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunOptions:
@@ -85,6 +88,7 @@ class RunOptions:
             approve_plan=self.approve_plan or stored.approve_plan,
             # A run continues in the topology it started in.
             topology=stored.topology,
+            record=self.record or stored.record,
         )
 
     def context(self) -> Any:
@@ -201,6 +205,8 @@ async def _drive(
 ) -> int:
     """Stream the run, answer plan reviews, and return the exit code."""
     config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+    if options.record:
+        config = with_recording(config, record=options.record)
     pending: Any = first_input
     in_review = False
     try:
