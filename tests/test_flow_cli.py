@@ -28,11 +28,19 @@ def stop_at_turn(turn: int) -> Any:
     return verdict
 
 
-def test_flow_run_json_then_show_and_runs(cli_env: dict[str, str]) -> None:
+def test_flow_run_json_then_show_and_runs(cli_env: dict[str, str], tmp_path: Path) -> None:
     responders = {"planner": next_step, "flow_verifier": stop_at_turn(2)}
     with FakeOpenAI(answer="Forty-two.", responders=responders) as fake:
         done = cli(
-            cli_env, "run", "Six times seven?", *model_args(fake), "--topology", "flow", "--json"
+            cli_env,
+            "run",
+            "Six times seven?",
+            *model_args(fake),
+            "--topology",
+            "flow",
+            "--json",
+            "--record",
+            str(tmp_path),
         )
         assert done.returncode == 0, done.stderr
         result = json.loads(done.stdout)
@@ -60,6 +68,9 @@ def test_flow_run_json_then_show_and_runs(cli_env: dict[str, str]) -> None:
     assert "Turns" in table.stdout and "part 2" in table.stdout
     listed = json.loads(cli(cli_env, "runs", "--json").stdout)
     assert listed[0]["thread_id"] == result["thread_id"] and listed[0]["topology"] == "flow"
+    (recorded,) = [json.loads(line) for line in (tmp_path / "trajectories.jsonl").open()]
+    assert recorded["topology"] == "flow"
+    assert [c["turn"] for c in recorded["calls"] if c["role"] == "planner"] == [1, 2]
 
 
 def test_flow_sigkill_then_resume_goes_on_at_the_next_turn(

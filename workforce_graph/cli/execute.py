@@ -206,7 +206,7 @@ async def _drive(
     """Stream the run, answer plan reviews, and return the exit code."""
     config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
     if options.record:
-        config = with_recording(config, record=options.record)
+        config = with_recording(config, record=options.record, topology=options.topology)
     pending: Any = first_input
     in_review = False
     try:
