@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
@@ -19,6 +19,7 @@ from workforce_graph.cli.errors import EXIT_INTERRUPTED, CliError, check_reachab
 from workforce_graph.cli.render import EventsView, LiveView, PlainView, ProgressView
 from workforce_graph.cli.review import ask_plan_review
 from workforce_graph.cli.summary import OutputMode, finish_run, status_of, stderr_console
+from workforce_graph.evaluation.graphs import Topology
 from workforce_graph.flow import build_flow_graph
 from workforce_graph.graph import build_workforce_graph
 from workforce_graph.models import BASE_URL_ENV, FLOW_ROLES, ROLES, ModelSet, Role
@@ -50,9 +51,6 @@ _LEGACY_SETTINGS = {
     "timeout_s": "subtask_timeout_s",
 }
 """Settings that runs stored before ``settings`` existed kept at the top level."""
-
-
-Topology = Literal["workforce", "flow"]
 
 
 @dataclass

@@ -137,15 +137,20 @@ def _verdict_line(record: MemoryRecord, limit: int) -> str:
     return text
 
 
-def _full(record: MemoryRecord, result_chars: int) -> str:
+def _full(record: MemoryRecord, room: int = 4_000) -> str:
+    """A record in full, its texts cut to fit about ``room`` characters."""
     head = f"Turn {record['turn']} · worker {record['worker'] or '(none)'} · "
     if record["status"] == "done":
         head += f"done · {record['tool_calls']} tool call(s)"
-        body = f"\n  Result: {cut(record['result'], result_chars)}"
+        body = f"\n  Result: {cut(record['result'], min(FULL_RESULT_CHARS, room * 2 // 5))}"
     else:
         head += "FAILED"
-        body = f"\n  Failure: {_line(record['failure_reason'] or 'unknown', 500)}"
-    return f"{head}\n  Sub-goal: {_line(record['sub_goal'], 300)}{body}{_verdict_line(record, 700)}"
+        failure = _line(record["failure_reason"] or "unknown", min(500, room // 4))
+        body = f"\n  Failure: {failure}"
+    return (
+        f"{head}\n  Sub-goal: {_line(record['sub_goal'], min(300, room // 5))}{body}"
+        f"{_verdict_line(record, min(700, room // 4))}"
+    )
 
 
 def _condensed(record: MemoryRecord) -> str:
@@ -190,11 +195,11 @@ def render_memory(memory: Sequence[MemoryRecord], budget_tokens: int) -> str:
     full: list[str] = []
     used = 0
     for record in reversed(memory):
-        text = _full(record, FULL_RESULT_CHARS)
+        text = _full(record)
         if not full:
             # The newest turn is always shown in full: the planner must see what just happened.
             room = int(budget * _FULL_SHARE)
-            shrink = FULL_RESULT_CHARS
+            shrink = 4_000
             while len(text) > room and shrink > 40:
                 shrink //= 2
                 text = _full(record, shrink)
