@@ -95,6 +95,7 @@ async def test_new_request_on_a_finished_thread_is_a_new_run() -> None:
     assert second["task"] == "And Y?"
     assert [r["result"] for r in second["memory"]] == ["about And Y?"]
     assert second["turn"] == 1 and second["answer"]["complete"] is True
+    assert second["usage"]["planner"]["calls"] == 1  # this run's, not the thread's
     assert [type(m).__name__ for m in second["messages"]] == [
         "HumanMessage",
         "AIMessage",

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
+from langgraph.types import Overwrite
 from pydantic import BaseModel, Field, create_model
 
 from workforce_graph.flow.memory import cut
@@ -64,6 +65,7 @@ def make_query_analysis(deps: NodeDeps) -> Any:
             return {
                 **update,
                 "error": "the request is empty; pass {'task': '...'} or a human message",
+                "usage": Overwrite({}),
             }
         meter = UsageMeter("query_analysis")
         available = list(deps.registry.available.values())
@@ -100,7 +102,8 @@ def make_query_analysis(deps: NodeDeps) -> Any:
         return {
             **update,
             "analysis": analysis,
-            "usage": meter.as_update(),
+            # A run's usage starts from zero, also on a thread that had runs before.
+            "usage": Overwrite(meter.as_update()),
             "elapsed_s": time.perf_counter() - started,
         }
 
