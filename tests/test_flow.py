@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
 from tests.conftest import spec
@@ -112,7 +112,10 @@ async def test_stop_after_one_turn() -> None:
     final = (await graph.aget_state(config)).values
 
     assert final["answer"] == {"text": "the final answer", "complete": True, "failed": []}
-    assert isinstance(final["messages"][-1], AIMessage)
+    assert [(type(m), m.content) for m in final["messages"]] == [
+        (HumanMessage, "six times seven?"),
+        (AIMessage, "the final answer"),
+    ]
     assert [
         (r["turn"], r["worker"], r["status"], r["result"], r["verdict"]) for r in final["memory"]
     ] == [(1, "reasoning", "done", "42", "stop")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workforce_graph.conversation import earlier_conversation, request_of
+from workforce_graph.conversation import earlier_conversation, request_message, request_of
 from workforce_graph.flow.state import Decision, FlowState, StopKind
 from workforce_graph.state import Subtask, WorkforceState
 
@@ -22,6 +22,7 @@ def fresh_run(state: FlowState) -> dict[str, Any]:
     request = request_of(state)
     return {
         "task": request,
+        "messages": request_message(state.get("messages") or [], request),
         "history": earlier_conversation(state.get("messages") or [], request),
         "analysis": None,
         "memory": [],
