@@ -59,6 +59,7 @@ def make_query_analysis(deps: NodeDeps) -> Any:
     ) -> dict[str, Any]:
         started = time.perf_counter()
         context = runtime.context
+        settings = deps.settings_for(context)
         update = fresh_run(state)
         request = update["task"]
         if not request.strip():
@@ -86,6 +87,7 @@ def make_query_analysis(deps: NodeDeps) -> Any:
                 attempts=2,
                 meter=meter,
                 config=role_config(config, "query_analysis", node="query_analysis"),
+                method=settings.structured_output,
             )
             analysis = Analysis(
                 needs=reply.needs.strip(),

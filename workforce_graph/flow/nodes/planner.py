@@ -116,6 +116,7 @@ def make_flow_planner(deps: NodeDeps) -> Any:
                 config=role_config(
                     config, "planner", node="planner", subtask_id=f"t{turn}", turn=turn
                 ),
+                method=settings.structured_output,
             )
             step = NextStep(
                 turn=turn,

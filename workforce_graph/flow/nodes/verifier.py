@@ -68,6 +68,7 @@ def make_flow_verifier(deps: NodeDeps) -> Any:
                 config=role_config(
                     config, "verifier", node="verifier", subtask_id=f"t{turn}", turn=turn
                 ),
+                method=settings.structured_output,
             )
             decision = "stop" if verdict.decision == "STOP" else "continue"
             reason = verdict.reason.strip()
