@@ -48,6 +48,7 @@ def build_workforce_graph(
     max_retries: int = 1,
     max_concurrency: int = 32,
     subtask_timeout_s: float = 300.0,
+    call_timeout_s: float = 120.0,
     max_tool_calls: int = 15,
     max_plan_attempts: int = 3,
     max_subtasks: int = 40,
@@ -70,6 +71,8 @@ def build_workforce_graph(
         max_retries: Re-runs of a failed subtask before replanning.
         max_concurrency: Subtasks running at once.
         subtask_timeout_s: Wall-clock limit of one subtask.
+        call_timeout_s: Wall-clock limit of one model call, the client's retries
+            included (also the client timeout of models named here).
         max_tool_calls: Tool calls one subtask may make.
         max_plan_attempts: Planner calls (repairs included) to get a valid plan.
         max_subtasks: Largest plan accepted.
@@ -102,12 +105,18 @@ def build_workforce_graph(
         )
     deps = NodeDeps(
         registry=registry,
-        models=ModelSet(default=model, roles=dict(role_models or {}), base_url=base_url),
+        models=ModelSet(
+            default=model,
+            roles=dict(role_models or {}),
+            base_url=base_url,
+            timeout_s=call_timeout_s,
+        ),
         settings=WorkforceSettings(
             max_replans=max_replans,
             max_retries=max_retries,
             max_concurrency=max_concurrency,
             subtask_timeout_s=subtask_timeout_s,
+            call_timeout_s=call_timeout_s,
             max_tool_calls=max_tool_calls,
             max_plan_attempts=max_plan_attempts,
             max_subtasks=max_subtasks,

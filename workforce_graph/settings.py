@@ -25,6 +25,8 @@ class WorkforceSettings:
     """Subtasks running at once."""
     subtask_timeout_s: float = 300.0
     """Wall-clock limit of one subtask."""
+    call_timeout_s: float = 120.0
+    """Wall-clock limit of one model call, the client's retries included."""
     max_tool_calls: int = 15
     """Tool calls one subtask may make (15, as in the OWL paper)."""
     max_plan_attempts: int = 3
@@ -40,8 +42,9 @@ class WorkforceSettings:
         for name in ("max_concurrency", "max_plan_attempts", "max_subtasks"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
-        if self.subtask_timeout_s <= 0:
-            raise ValueError("subtask_timeout_s must be > 0")
+        for name in ("subtask_timeout_s", "call_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0")
 
     def overridden(self, context: Any) -> WorkforceSettings:
         """These settings with the non-``None`` options of a run's context applied."""
@@ -70,5 +73,6 @@ class WorkforceContext:
     max_retries: int | None = None
     max_concurrency: int | None = None
     subtask_timeout_s: float | None = None
+    call_timeout_s: float | None = None
     max_tool_calls: int | None = None
     verify_results: bool | None = None

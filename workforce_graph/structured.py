@@ -10,6 +10,7 @@ with the schema in the prompt.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import weakref
@@ -22,6 +23,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, ValidationError
 
+from workforce_graph.replies import was_cut_off
 from workforce_graph.usage import UsageMeter
 
 __all__ = ["StructuredOutputError", "structured_call"]
@@ -33,6 +35,10 @@ _METHODS = ("json_schema", "function_calling", "json_mode")
 
 class StructuredOutputError(RuntimeError):
     """The model did not produce valid structured output within the allowed attempts."""
+
+
+class _CutOff(Exception):
+    """A reply stopped by the token limit (seen on the raw message)."""
 
 
 def _unsupported_method(exc: Exception) -> bool:
@@ -63,6 +69,7 @@ async def structured_call(
     attempts: int = 3,
     meter: UsageMeter | None = None,
     config: RunnableConfig | None = None,
+    timeout_s: float | None = None,
 ) -> T:
     """Ask ``model`` for an instance of ``schema``, repairing invalid replies.
 
@@ -73,6 +80,7 @@ async def structured_call(
         attempts: Total tries, repairs included.
         meter: Records token usage of every call.
         config: Passed to the model (callbacks, tags).
+        timeout_s: Wall-clock limit of each model call (``TimeoutError`` past it).
 
     Returns:
         The validated instance.
@@ -89,20 +97,26 @@ async def structured_call(
         tries += 1
         try:
             if method == "text":
-                reply = await model.ainvoke(_with_schema_prompt(history, schema), config=config)
+                async with asyncio.timeout(timeout_s):
+                    reply = await model.ainvoke(_with_schema_prompt(history, schema), config=config)
                 if meter:
                     meter.record(reply)
+                if was_cut_off(reply):
+                    raise _CutOff
                 raw: BaseMessage | None = reply
                 parsed: Any = schema.model_validate(_json_from_text(str(reply.content)))
             else:
                 runnable = _structured_runnable(model, schema, method)
                 prompt = _with_schema_prompt(history, schema) if method == "json_mode" else history
-                out = await runnable.ainvoke(prompt, config=config)
+                async with asyncio.timeout(timeout_s):
+                    out = await runnable.ainvoke(prompt, config=config)
                 raw = out.get("raw") if isinstance(out, dict) else None
                 if meter and isinstance(raw, AIMessage):
                     meter.record(raw)
                 if isinstance(out, dict) and out.get("parsing_error") is not None:
                     raise out["parsing_error"]
+                if was_cut_off(raw):
+                    raise _CutOff
                 parsed = out.get("parsed") if isinstance(out, dict) else out
                 if isinstance(parsed, dict):
                     parsed = schema.model_validate(parsed)
@@ -134,7 +148,10 @@ async def structured_call(
                 methods.pop(0)
                 tries -= 1
                 continue
-            if type(exc).__name__ == "LengthFinishReasonError":
+            if isinstance(exc, _CutOff) or type(exc).__name__ == "LengthFinishReasonError":
+                if meter and not isinstance(exc, _CutOff):
+                    # The client rejected the reply, but the server answered: it counts.
+                    meter.record_completion(getattr(exc, "completion", None))
                 errors.append("the reply was cut off by the token limit")
                 history = [
                     *messages,
@@ -161,11 +178,31 @@ def _structured_runnable(
     cached = _RUNNABLES.get(key)
     if cached is not None and cached[0]() is model:
         return cached[1]
-    runnable = model.with_structured_output(schema, method=method, include_raw=True)
+    runnable = model.with_structured_output(
+        _wire_schema(model, schema, method), method=method, include_raw=True
+    )
     if len(_RUNNABLES) > 256:
         _RUNNABLES.clear()
     _RUNNABLES[key] = (weakref.ref(model), runnable)
     return runnable
+
+
+def _wire_schema(model: BaseChatModel, schema: type[BaseModel], method: str) -> Any:
+    """The schema handed to ``with_structured_output``.
+
+    For OpenAI-compatible models and ``json_schema``, the same strict schema as a dict:
+    the request is identical, but the client no longer validates the reply itself, so a
+    reply that fails to parse keeps its raw message and its token usage is counted (the
+    pydantic validation happens in :func:`structured_call`).
+    """
+    if method != "json_schema" or type(model).__module__.split(".")[0] != "langchain_openai":
+        return schema
+    try:
+        from openai.lib._parsing._completions import type_to_response_format_param
+    except ImportError:  # pragma: no cover - a private module of the openai client
+        return schema
+    wire: Any = type_to_response_format_param(schema)
+    return dict(wire["json_schema"])
 
 
 def _with_schema_prompt(

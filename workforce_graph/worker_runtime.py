@@ -23,6 +23,8 @@ from langchain_core.messages import (
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 
+from workforce_graph.bounds import bound
+from workforce_graph.replies import BREVITY_REQUEST, CUT_OFF, was_cut_off
 from workforce_graph.usage import UsageMeter
 from workforce_graph.workers import SubtaskContext, SubtaskFailed, WorkerSpec, _current_subtask
 
@@ -32,6 +34,8 @@ DEFAULT_MAX_TOOL_CALLS = 15
 """Per-subtask tool-call budget, as in the OWL paper."""
 
 BRIEF_RESULT_CHARS = 2_000
+CUT_RETRIES = 1
+"""Calls again, asking for brevity, after a reply cut off by the token limit."""
 FAILED_PREFIX = "FAILED:"
 
 _RESULT_RULES = (
@@ -49,7 +53,7 @@ class WorkerResult(TypedDict):
 
 
 def brief(text: str, limit: int = BRIEF_RESULT_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 15].rstrip() + " ...[truncated]"
+    return bound(text, limit)
 
 
 def render_subtask_prompt(context: SubtaskContext) -> str:
@@ -84,6 +88,8 @@ def _finished(text: str, tool_calls: int) -> WorkerResult:
 def _normalise(output: Any) -> WorkerResult:
     """Accept what a custom worker runnable returns: a string, a message or an outcome."""
     if isinstance(output, BaseMessage):
+        if was_cut_off(output):
+            return _failed(CUT_OFF)
         return _finished(str(output.content), 0)
     if isinstance(output, str):
         return _finished(output, 0)
@@ -94,7 +100,7 @@ def _normalise(output: Any) -> WorkerResult:
             return _finished(str(output["result"]), 0)
         messages = output.get("messages")
         if messages and isinstance(messages[-1], BaseMessage):
-            return _finished(str(messages[-1].content), 0)
+            return _normalise(messages[-1])
     return _failed(f"the worker returned {type(output).__name__}, not a result")
 
 
@@ -115,9 +121,17 @@ async def _tool_loop(
     ]
     tools: dict[str, BaseTool] = {t.name: t for t in spec.tools}
     bound = model.bind_tools(list(spec.tools)) if tools else model
+    cut_retries = 0
     while True:
         reply = await bound.ainvoke(messages, config=config)
         meter.record(reply)
+        if was_cut_off(reply):
+            # A cut reply is no result (nor are cut tool arguments): ask again, briefly.
+            if cut_retries >= CUT_RETRIES:
+                return _failed(f"{CUT_OFF}, also when asked to be brief", counter[0])
+            cut_retries += 1
+            messages.append(HumanMessage(BREVITY_REQUEST))
+            continue
         if not isinstance(reply, AIMessage) or not reply.tool_calls:
             return _finished(str(reply.content), counter[0])
         messages.append(reply)

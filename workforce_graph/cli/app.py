@@ -95,6 +95,16 @@ Timeout = Annotated[
         show_default=False,
     ),
 ]
+CallTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "--call-timeout",
+        min=0.001,
+        help="Time limit of one model call in seconds, the client's retries included "
+        "(default 120).",
+        show_default=False,
+    ),
+]
 Db = Annotated[
     str | None,
     typer.Option(
@@ -165,6 +175,7 @@ def _options(
     max_replans: int | None,
     max_concurrency: int | None,
     timeout: float | None,
+    call_timeout: float | None,
     approve_plan: bool = False,
 ) -> RunOptions:
     roles = {
@@ -181,6 +192,7 @@ def _options(
         max_replans=max_replans,
         max_concurrency=max_concurrency,
         timeout_s=timeout,
+        call_timeout_s=call_timeout,
         approve_plan=approve_plan,
     )
 
@@ -200,6 +212,7 @@ def run(
     max_replans: MaxReplans = None,
     max_concurrency: MaxConcurrency = None,
     timeout: Timeout = None,
+    call_timeout: CallTimeout = None,
     answer_format: Annotated[
         str | None,
         typer.Option(
@@ -239,6 +252,7 @@ def run(
         max_replans,
         max_concurrency,
         timeout,
+        call_timeout,
         approve_plan,
     )
 
@@ -277,6 +291,7 @@ def resume(
     max_replans: MaxReplans = None,
     max_concurrency: MaxConcurrency = None,
     timeout: Timeout = None,
+    call_timeout: CallTimeout = None,
     json_out: Json = False,
     events: Events = False,
     db: Db = None,
@@ -298,6 +313,7 @@ def resume(
         max_replans,
         max_concurrency,
         timeout,
+        call_timeout,
     )
 
     def action() -> int:

@@ -19,6 +19,7 @@ from workforce_graph.cli.errors import EXIT_INTERRUPTED, CliError, check_reachab
 from workforce_graph.cli.render import EventsView, LiveView, PlainView, ProgressView
 from workforce_graph.cli.review import ask_plan_review
 from workforce_graph.cli.summary import OutputMode, finish_run, status_of, stderr_console
+from workforce_graph.cli.waiting import WaitingNotice
 from workforce_graph.graph import build_workforce_graph
 from workforce_graph.models import BASE_URL_ENV, ROLES, ModelSet
 from workforce_graph.persistence import (
@@ -28,7 +29,7 @@ from workforce_graph.persistence import (
     open_run_store,
     parse_db,
 )
-from workforce_graph.settings import WorkforceContext
+from workforce_graph.settings import WorkforceContext, WorkforceSettings
 
 __all__ = [
     "OutputMode",
@@ -51,6 +52,7 @@ class RunOptions:
     max_replans: int | None = None
     max_concurrency: int | None = None
     timeout_s: float | None = None
+    call_timeout_s: float | None = None
     approve_plan: bool = False
 
     @classmethod
@@ -69,6 +71,9 @@ class RunOptions:
             if self.max_concurrency is not None
             else stored.max_concurrency,
             timeout_s=self.timeout_s if self.timeout_s is not None else stored.timeout_s,
+            call_timeout_s=self.call_timeout_s
+            if self.call_timeout_s is not None
+            else stored.call_timeout_s,
             approve_plan=self.approve_plan or stored.approve_plan,
         )
 
@@ -78,7 +83,11 @@ class RunOptions:
             max_replans=self.max_replans,
             max_concurrency=self.max_concurrency,
             subtask_timeout_s=self.timeout_s,
+            call_timeout_s=self.call_timeout_s,
         )
+
+    def effective_call_timeout(self) -> float:
+        return self.call_timeout_s or WorkforceSettings.call_timeout_s
 
     def effective_base_url(self) -> str | None:
         return self.base_url or os.environ.get(BASE_URL_ENV) or None
@@ -94,7 +103,10 @@ def resolve_models(options: RunOptions) -> dict[str, Any]:
         ModelConfigError: A model cannot be set up (one-line message).
     """
     models = ModelSet(
-        default=options.model, roles=dict(options.role_models), base_url=options.base_url
+        default=options.model,
+        roles=dict(options.role_models),
+        base_url=options.base_url,
+        timeout_s=options.effective_call_timeout(),
     )
     models.check()
     return {role: models.for_role(role) for role in ROLES}
@@ -168,9 +180,11 @@ async def _drive(
     db: str | None,
 ) -> int:
     """Stream the run, answer plan reviews, and return the exit code."""
-    config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+    notice = WaitingNotice(_say, limit_s=options.effective_call_timeout())
+    config: RunnableConfig = {"configurable": {"thread_id": thread_id}, "callbacks": [notice]}
     pending: Any = first_input
     in_review = False
+    watcher = asyncio.create_task(notice.watch())
     try:
         while True:
             async for stream_mode, chunk in graph.astream(
@@ -234,6 +248,8 @@ async def _drive(
         view.stop()
         await _mark(store, thread_id, "failed")
         raise
+    finally:
+        watcher.cancel()
     state = dict(snapshot.values)
     await store.set_status(thread_id, status_of(state))
     return finish_run(state, thread_id, mode, view)

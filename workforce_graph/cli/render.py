@@ -268,6 +268,8 @@ class PlainView(ProgressView):
                 self._line(f"  {s['id']}: {short(s.get('description', ''), 90)}{after}{done}")
         elif name == "plan_error":
             self._line(f"no plan: {short(str(event.get('error')), 200)}")
+        elif name == "call_failed":
+            self._line(f"{event.get('role')} call failed: {short(str(event.get('reason')), 200)}")
         elif name == "assigned":
             self._line(f"{sid} -> {worker}")
         elif name == "started":

@@ -15,6 +15,7 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
 from workforce_graph.events import emit
+from workforce_graph.model_errors import call_failure, is_fatal
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.plugins import WorkerRegistry
 from workforce_graph.state import Subtask, WorkforceState, ready_subtasks
@@ -78,7 +79,14 @@ def make_coordinator(deps: NodeDeps) -> Any:
                 s["failure_reason"] = "no available worker offers " + ", ".join(s["capabilities"])
                 emit("failed", subtask_id=s["id"], worker=None, reason=s["failure_reason"])
         if choices:
-            picked = await _ask_model(deps, runtime, config, subtasks, choices, meter)
+            try:
+                picked = await _ask_model(deps, runtime, config, subtasks, choices, meter)
+            except Exception as exc:
+                if is_fatal(exc):
+                    raise
+                # Capability matching can still assign every subtask.
+                emit("call_failed", role="coordinator", reason=call_failure(exc))
+                picked = {}
             by_id = {s["id"]: s for s in subtasks}
             for sid, candidates in choices.items():
                 if sid in picked:
@@ -122,7 +130,13 @@ async def _ask_model(
     for _attempt in range(2):
         try:
             reply = await structured_call(
-                model, Assignments, messages, attempts=1, meter=meter, config=config
+                model,
+                Assignments,
+                messages,
+                attempts=1,
+                meter=meter,
+                config=config,
+                timeout_s=deps.settings_for(runtime.context).call_timeout_s,
             )
         except StructuredOutputError as exc:
             messages = [*messages[:2], HumanMessage(f"Invalid reply: {exc}. Try again.")]

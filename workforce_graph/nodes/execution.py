@@ -23,6 +23,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.func import task
 from langgraph.runtime import Runtime
 
+from workforce_graph.bounds import REASON_CHARS, bound
 from workforce_graph.events import emit
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.nodes.verifier import check_result
@@ -213,4 +214,4 @@ def _apply(subtask: Subtask, outcome: dict[str, Any]) -> None:
         subtask["failure_reason"] = None
     else:
         subtask["status"] = "failed"
-        subtask["failure_reason"] = outcome.get("reason") or "unknown failure"
+        subtask["failure_reason"] = bound(outcome.get("reason") or "unknown failure", REASON_CHARS)

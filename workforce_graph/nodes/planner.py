@@ -18,7 +18,9 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, create_model
 
+from workforce_graph.bounds import DESCRIPTION_CHARS, bound
 from workforce_graph.events import emit
+from workforce_graph.model_errors import call_failure, is_fatal
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.plan_validation import PlanValidationError, validate_plan
 from workforce_graph.state import Subtask, WorkforceState
@@ -125,7 +127,7 @@ def pending_subtask(planned: PlannedSubtask) -> Subtask:
     """A planned step as a state subtask, not yet assigned or run."""
     return Subtask(
         id=planned.id,
-        description=planned.description,
+        description=bound(planned.description, DESCRIPTION_CHARS),
         capabilities=list(planned.capabilities),
         depends_on=list(planned.depends_on),
         worker=None,
@@ -212,7 +214,13 @@ def make_planner(deps: NodeDeps) -> Any:
         for _attempt in range(settings.max_plan_attempts):
             try:
                 plan = await structured_call(
-                    model, schema, prompt, attempts=1, meter=meter, config=config
+                    model,
+                    schema,
+                    prompt,
+                    attempts=1,
+                    meter=meter,
+                    config=config,
+                    timeout_s=settings.call_timeout_s,
                 )
                 # Models often repeat finished subtasks when replanning; those stay as they are.
                 planned = [p for p in plan.subtasks if p.id not in kept_ids]
@@ -222,9 +230,16 @@ def make_planner(deps: NodeDeps) -> Any:
                     done_ids=kept_ids,
                     max_subtasks=settings.max_subtasks,
                 )
-            except (StructuredOutputError, PlanValidationError) as exc:
-                problem = str(exc)
+            except Exception as exc:
+                if is_fatal(exc):
+                    raise
+                # A failed call (HTTP 400, 5xx after retries, a timeout) is a failed attempt.
+                failed_call = not isinstance(exc, StructuredOutputError | PlanValidationError)
+                problem = call_failure(exc) if failed_call else str(exc)
                 errors.append(problem)
+                if failed_call:
+                    emit("call_failed", role="planner", reason=problem)
+                    continue
                 prompt = [
                     *prompt[:2],
                     HumanMessage(f"That plan is invalid: {problem}\nReply with a corrected plan."),
