@@ -60,11 +60,14 @@ class FaultServer(FakeOpenAI):
     """:class:`FakeOpenAI` that answers chosen requests with faults.
 
     Args:
+        models: Model names served; a request for another one gets HTTP 404, as from
+            OpenAI (``GET /models`` lists ``fake-model`` only).
         **kwargs: As for :class:`FakeOpenAI` (plan, answer, responders, ...).
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, models: tuple[str, ...] = ("fake-model",), **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.models = models
         self._faults: list[list[Any]] = []  # [role, fault, remaining or None]
         self.faults_served: list[tuple[str, str]] = []
 
@@ -91,6 +94,9 @@ class FaultServer(FakeOpenAI):
         return None
 
     def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        if body.get("model") not in self.models:
+            self._log(body)
+            raise FakeHTTPError(404, f"The model `{body.get('model')}` does not exist")
         fault = self._take(role_of(list(body.get("messages") or [])))
         if fault is None:
             return super()._completion(body)

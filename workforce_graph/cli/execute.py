@@ -15,6 +15,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
+from workforce_graph.attachments import unreadable_attachments
 from workforce_graph.cli.errors import EXIT_INTERRUPTED, CliError, check_reachable
 from workforce_graph.cli.render import EventsView, LiveView, PlainView, ProgressView
 from workforce_graph.cli.review import ask_plan_review
@@ -22,6 +23,7 @@ from workforce_graph.cli.summary import OutputMode, finish_run, status_of, stder
 from workforce_graph.cli.waiting import WaitingNotice
 from workforce_graph.graph import build_workforce_graph
 from workforce_graph.models import BASE_URL_ENV, ROLES, ModelSet
+from workforce_graph.models.preflight import check_served_models
 from workforce_graph.persistence import (
     RunRecord,
     RunStatus,
@@ -29,6 +31,7 @@ from workforce_graph.persistence import (
     open_run_store,
     parse_db,
 )
+from workforce_graph.plugins import collect_workers
 from workforce_graph.settings import WorkforceContext, WorkforceSettings
 
 __all__ = [
@@ -261,6 +264,13 @@ def _check_server(options: RunOptions) -> None:
         check_reachable(base_url)
 
 
+async def _check_models(options: RunOptions, models: Mapping[str, Any]) -> None:
+    """One cheap request per server and model name, before the run is recorded."""
+    await check_served_models(
+        list(models.values()), timeout_s=min(10.0, options.effective_call_timeout())
+    )
+
+
 def read_attachments(files: Sequence[Path]) -> list[str]:
     """Absolute paths of ``--file`` attachments, each checked to be a readable file.
 
@@ -305,8 +315,12 @@ async def start_run(
     if not task.strip():
         raise CliError("the task is empty; pass it as an argument, or '-' to read it from stdin")
     attachments = read_attachments(files)
+    unread = unreadable_attachments(collect_workers(), attachments)
+    if unread:
+        _say(f"warning: {unread}; an answer that depends on them is marked incomplete")
     _check_server(options)
     models = resolve_models(options)
+    await _check_models(options, models)
     async with open_run_store(db) as store:
         graph = build_graph(options, store.checkpointer, models)
         thread_id = uuid.uuid4().hex[:16]  # 64 random bits: short enough to type
@@ -349,15 +363,18 @@ async def resume_run(
             )
         stored = record.options if record else {}
         merged = options.over(RunOptions.from_json(stored))
-        _check_server(merged)
-        graph = build_graph(merged, store.checkpointer, resolve_models(merged))
         config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
-        snapshot = await graph.aget_state(config)
+        # The run first, then the server: a finished run needs no model.
+        snapshot = await build_graph(merged, store.checkpointer).aget_state(config)
         view = _view(mode, merged)
         if snapshot.values and not snapshot.next and not snapshot.interrupts:
             if mode not in ("json", "events"):
                 _say(f"Run {thread_id} already finished; nothing to resume.")
             return finish_run(dict(snapshot.values), thread_id, mode, view)
+        _check_server(merged)
+        models = resolve_models(merged)
+        await _check_models(merged, models)
+        graph = build_graph(merged, store.checkpointer, models)
         pending: Any = None
         if not snapshot.values:
             # Killed before its first checkpoint: start it again from its stored input.

@@ -13,6 +13,11 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
+from workforce_graph.attachments import (
+    ATTACHMENTS_ID,
+    refers_to_attachments,
+    unreadable_attachments,
+)
 from workforce_graph.events import emit
 from workforce_graph.model_errors import call_failure
 from workforce_graph.nodes.deps import NodeDeps
@@ -51,6 +56,10 @@ def make_generator(deps: NodeDeps) -> Any:
             }
             for s in unfinished
         ]
+        attachments = state.get("attachments") or []
+        unread = unreadable_attachments(deps.registry, attachments)
+        if unread and refers_to_attachments(state.get("task", ""), attachments):
+            failed.append({"id": ATTACHMENTS_ID, "reason": unread})
         meter = UsageMeter("generator")
         error = state.get("error")
         if error:
@@ -62,7 +71,7 @@ def make_generator(deps: NodeDeps) -> Any:
                 failed.append({"id": ANSWER_ID, "reason": problem})
             if failed:
                 text += (
-                    "\n\nNote: this answer is incomplete. These subtasks did not finish:\n"
+                    "\n\nNote: this answer is incomplete. These parts did not finish:\n"
                     + "\n".join(f"- {f['id']}: {f['reason']}" for f in failed)
                 )
             answer = Answer(text=text, complete=not failed, failed=failed)
