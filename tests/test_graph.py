@@ -303,10 +303,10 @@ async def test_checkpoint_round_trip_under_strict_msgpack(
 async def test_subtask_no_worker_can_take_fails_boundedly() -> None:
     from langgraph.runtime import Runtime
 
+    from workforce_graph.lifecycle import PlannedSubtask, pending_subtask
     from workforce_graph.models import ModelSet
     from workforce_graph.nodes.coordinator import make_coordinator
     from workforce_graph.nodes.deps import NodeDeps
-    from workforce_graph.nodes.planner import PlannedSubtask, pending_subtask
     from workforce_graph.nodes.verifier import make_verifier
     from workforce_graph.plugins import WorkerRegistry
     from workforce_graph.settings import WorkforceSettings

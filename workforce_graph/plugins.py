@@ -39,9 +39,9 @@ PLUGINS_ENV = "WORKFORCE_GRAPH_PLUGINS"
 
 DEFAULT_PLUGINS: dict[str, str] = {
     "reasoning": "workforce_graph.default_plugins.reasoning",
-    "code": "workforce_graph.default_plugins.code",
+    "code": "workforce_graph.default_plugins.code.plugin",
     "web": "workforce_graph.default_plugins.web",
-    "documents": "workforce_graph.default_plugins.documents",
+    "documents": "workforce_graph.default_plugins.documents.plugin",
 }
 
 

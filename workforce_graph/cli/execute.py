@@ -45,6 +45,14 @@ __all__ = [
 ]
 
 
+_LEGACY_SETTINGS = {
+    "max_replans": "max_replans",
+    "max_concurrency": "max_concurrency",
+    "timeout_s": "subtask_timeout_s",
+}
+"""Settings that runs stored before ``settings`` existed kept at the top level."""
+
+
 @dataclass
 class RunOptions:
     """The options of a run, stored with it so ``resume`` continues it the same way."""
@@ -52,16 +60,18 @@ class RunOptions:
     model: str | None = None
     role_models: dict[str, str] = field(default_factory=dict)
     base_url: str | None = None
-    max_replans: int | None = None
-    max_concurrency: int | None = None
-    timeout_s: float | None = None
-    call_timeout_s: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Overrides of :class:`WorkforceSettings` given for this run, by setting name."""
     approve_plan: bool = False
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunOptions:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        options = cls(**{k: v for k, v in data.items() if k in known})
+        for old, name in _LEGACY_SETTINGS.items():
+            if data.get(old) is not None:
+                options.settings.setdefault(name, data[old])
+        return options
 
     def over(self, stored: RunOptions) -> RunOptions:
         """These options where given, else the stored ones (for ``resume``)."""
@@ -69,28 +79,16 @@ class RunOptions:
             model=self.model or stored.model,
             role_models={**stored.role_models, **self.role_models},
             base_url=self.base_url or stored.base_url,
-            max_replans=self.max_replans if self.max_replans is not None else stored.max_replans,
-            max_concurrency=self.max_concurrency
-            if self.max_concurrency is not None
-            else stored.max_concurrency,
-            timeout_s=self.timeout_s if self.timeout_s is not None else stored.timeout_s,
-            call_timeout_s=self.call_timeout_s
-            if self.call_timeout_s is not None
-            else stored.call_timeout_s,
+            settings={**stored.settings, **self.settings},
             approve_plan=self.approve_plan or stored.approve_plan,
         )
 
-    def context(self) -> WorkforceContext:
-        """Per-run budget overrides, passed to the graph as its runtime context."""
-        return WorkforceContext(
-            max_replans=self.max_replans,
-            max_concurrency=self.max_concurrency,
-            subtask_timeout_s=self.timeout_s,
-            call_timeout_s=self.call_timeout_s,
-        )
+    def context(self) -> Any:
+        """Per-run setting overrides, passed to the graph as its runtime context."""
+        return WorkforceContext(**self.settings)
 
     def effective_call_timeout(self) -> float:
-        return self.call_timeout_s or WorkforceSettings.call_timeout_s
+        return float(self.settings.get("call_timeout_s") or WorkforceSettings().call_timeout_s)
 
     def effective_base_url(self) -> str | None:
         return self.base_url or os.environ.get(BASE_URL_ENV) or None
@@ -160,7 +158,7 @@ def _view(mode: OutputMode, options: RunOptions) -> ProgressView:
     if mode == "events":
         return EventsView(sys.stdout)
     if sys.stderr.isatty():
-        return LiveView(stderr_console(), max_replans=options.max_replans)
+        return LiveView(stderr_console(), max_replans=options.settings.get("max_replans"))
     return PlainView(sys.stderr)
 
 

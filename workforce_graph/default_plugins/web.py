@@ -25,7 +25,7 @@ from typing import Any, Literal
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, Field
 
-from workforce_graph.documents.rank import select_within_budget, split_passages
+from workforce_graph.default_plugins.documents.rank import select_within_budget, split_passages
 from workforce_graph.hookspecs import hookimpl
 from workforce_graph.workers import SubtaskFailed, WorkerSpec
 

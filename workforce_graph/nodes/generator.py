@@ -18,13 +18,16 @@ from workforce_graph.attachments import (
     refers_to_attachments,
     unreadable_attachments,
 )
+from workforce_graph.conversation import earlier_conversation
 from workforce_graph.events import emit
+from workforce_graph.lifecycle import unfinished
 from workforce_graph.model_errors import call_failure
 from workforce_graph.nodes.deps import NodeDeps
+from workforce_graph.prompts import brief
 from workforce_graph.replies import BREVITY_REQUEST, CUT_OFF, reply_text, was_cut_off
+from workforce_graph.roles import role_config
 from workforce_graph.state import Answer, WorkforceState
 from workforce_graph.usage import UsageMeter
-from workforce_graph.worker_runtime import brief
 
 __all__ = ["ANSWER_ID", "make_generator"]
 
@@ -47,15 +50,7 @@ def make_generator(deps: NodeDeps) -> Any:
         state: WorkforceState, config: RunnableConfig, runtime: Runtime[Any]
     ) -> dict[str, Any]:
         subtasks = state.get("subtasks", [])
-        unfinished = [s for s in subtasks if s["status"] != "done"]
-        failed = [
-            {
-                "id": s["id"],
-                "reason": s["failure_reason"]
-                or ("a subtask it depends on failed" if s["status"] == "pending" else s["status"]),
-            }
-            for s in unfinished
-        ]
+        failed = unfinished(subtasks)
         attachments = state.get("attachments") or []
         unread = unreadable_attachments(deps.registry, attachments)
         if unread and refers_to_attachments(state.get("task", ""), attachments):
@@ -103,7 +98,12 @@ async def _synthesise(
         for s in state.get("subtasks", [])
         if s["status"] == "done"
     )
-    parts = [f"Request:\n{state.get('task', '')}", f"Results:\n{results or '(none)'}"]
+    request = state.get("task", "")
+    parts = [f"Request:\n{request}"]
+    history = earlier_conversation(state.get("messages", []), request)
+    if history:
+        parts.append(f"Earlier in this conversation:\n{history}")
+    parts.append(f"Results:\n{results or '(none)'}")
     if state.get("answer_format"):
         parts.append(f"Answer format (follow it exactly):\n{state.get('answer_format')}")
     messages: list[BaseMessage] = [SystemMessage(SYSTEM), HumanMessage("\n\n".join(parts))]
@@ -113,7 +113,9 @@ async def _synthesise(
     for _attempt in range(1 + CUT_RETRIES):
         try:
             async with asyncio.timeout(timeout_s):
-                reply = await model.ainvoke(messages, config=config)
+                reply = await model.ainvoke(
+                    messages, config=role_config(config, "generator", node="generator")
+                )
         except Exception as exc:
             problem = f"the final answer could not be written: {call_failure(exc)}"
             break

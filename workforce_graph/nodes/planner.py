@@ -4,7 +4,8 @@ The planner sees exactly the workers' declarations. Its output is validated (uni
 ids, known dependencies, no cycle, offered capabilities, at least one subtask); an
 invalid plan goes back to the model with the errors, for ``max_plan_attempts`` calls in
 all. When replanning, finished subtasks are kept with their results and the model plans
-only the remaining work, so done work is not redone.
+only the remaining work, so done work is not redone. A request on a thread whose last
+run finished starts a new run: fresh plan and budgets, the conversation kept.
 """
 
 from __future__ import annotations
@@ -16,35 +17,31 @@ from typing import Any, Literal
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
-from pydantic import BaseModel, Field, create_model
+from pydantic import Field, create_model
 
-from workforce_graph.bounds import DESCRIPTION_CHARS, bound
+from workforce_graph.conversation import (
+    earlier_conversation,
+    message_text,
+    request_of,
+    starts_new_run,
+)
 from workforce_graph.events import emit
+from workforce_graph.lifecycle import (
+    Plan,
+    PlannedSubtask,
+    PlanValidationError,
+    pending_subtask,
+    validate_plan,
+)
 from workforce_graph.model_errors import call_failure, is_fatal
 from workforce_graph.nodes.deps import NodeDeps
-from workforce_graph.plan_validation import PlanValidationError, validate_plan
-from workforce_graph.state import Subtask, WorkforceState
+from workforce_graph.prompts import brief, describe_workers
+from workforce_graph.roles import role_config
+from workforce_graph.state import WorkforceState
 from workforce_graph.structured import StructuredOutputError, structured_call
 from workforce_graph.usage import UsageMeter
-from workforce_graph.worker_runtime import brief
-from workforce_graph.workers import describe_workers
 
-__all__ = ["Plan", "PlannedSubtask", "make_planner", "pending_subtask", "request_of"]
-
-
-class PlannedSubtask(BaseModel):
-    id: str = Field(description="Short unique id, e.g. 's1'.")
-    description: str = Field(description="Self-contained instruction a worker can act on alone.")
-    capabilities: list[str] = Field(description="Capability tags the worker needs.")
-    depends_on: list[str] = Field(
-        default_factory=list, description="Ids of subtasks whose results this one needs."
-    )
-
-
-class Plan(BaseModel):
-    """A plan: subtasks forming a DAG through ``depends_on``."""
-
-    subtasks: list[PlannedSubtask]
+__all__ = ["make_planner", "plan_schema"]
 
 
 ID_PATTERN = r"^s[1-9][0-9]?$"
@@ -123,32 +120,6 @@ def _example(tag: str) -> str:
     )
 
 
-def pending_subtask(planned: PlannedSubtask) -> Subtask:
-    """A planned step as a state subtask, not yet assigned or run."""
-    return Subtask(
-        id=planned.id,
-        description=bound(planned.description, DESCRIPTION_CHARS),
-        capabilities=list(planned.capabilities),
-        depends_on=list(planned.depends_on),
-        worker=None,
-        status="pending",
-        result=None,
-        failure_reason=None,
-        attempts=0,
-    )
-
-
-def request_of(state: WorkforceState) -> str:
-    """The request text: ``task``, else the last human message."""
-    if state.get("task"):
-        return str(state["task"])
-    for message in reversed(state.get("messages", [])):
-        if isinstance(message, HumanMessage):
-            content = message.content
-            return content if isinstance(content, str) else json.dumps(content)
-    return ""
-
-
 def _prompt(state: WorkforceState, deps: NodeDeps, request: str) -> list[BaseMessage]:
     available = list(deps.registry.available.values())
     system = SYSTEM.format(
@@ -156,6 +127,9 @@ def _prompt(state: WorkforceState, deps: NodeDeps, request: str) -> list[BaseMes
         example=_example(available[0].capabilities[0]),
     )
     parts = [f"Request:\n{request}"]
+    history = earlier_conversation(state.get("messages", []), request)
+    if history:
+        parts.append(f"Earlier in this conversation (the request may refer to it):\n{history}")
     if state.get("attachments"):
         parts.append("Files given with the request: " + ", ".join(state.get("attachments", [])))
     if state.get("answer_format"):
@@ -201,9 +175,23 @@ def make_planner(deps: NodeDeps) -> Any:
         model = deps.model_for("planner", runtime.context)
         meter = UsageMeter("planner")
         request = request_of(state)
+        base: dict[str, Any] = {"task": request, "plan_feedback": None}
+        if starts_new_run(state):
+            # A new request on a finished thread: a new run, the conversation kept.
+            fresh: dict[str, Any] = {
+                "subtasks": [],
+                "replans": 0,
+                "failed_plans": [],
+                "answer": None,
+                "error": None,
+                "verdict": None,
+                "usage": None,
+            }
+            base.update(fresh)
+            state = WorkforceState(**{**state, **fresh})  # type: ignore[typeddict-item]
+        base["messages"] = _request_message(state, request)
         kept = [s for s in state.get("subtasks", []) if s["status"] == "done"]
         kept_ids = {s["id"] for s in kept}
-        base: dict[str, Any] = {"task": request, "plan_feedback": None}
         if not request.strip():
             return _give_up(
                 base, meter, "the request is empty; pass {'task': '...'} or a human message"
@@ -219,7 +207,7 @@ def make_planner(deps: NodeDeps) -> Any:
                     prompt,
                     attempts=1,
                     meter=meter,
-                    config=config,
+                    config=role_config(config, "planner", node="planner"),
                     timeout_s=settings.call_timeout_s,
                 )
                 # Models often repeat finished subtasks when replanning; those stay as they are.
@@ -263,6 +251,18 @@ def make_planner(deps: NodeDeps) -> Any:
         )
 
     return planner
+
+
+def _request_message(state: WorkforceState, request: str) -> list[HumanMessage]:
+    """The request as a human message when the conversation lacks it (``task`` input)."""
+    last_human = next(
+        (m for m in reversed(state.get("messages", [])) if isinstance(m, HumanMessage)), None
+    )
+    if not request.strip() or (
+        last_human is not None and message_text(last_human.content) == request
+    ):
+        return []
+    return [HumanMessage(request)]
 
 
 def _give_up(base: dict[str, Any], meter: UsageMeter, error: str) -> dict[str, Any]:
