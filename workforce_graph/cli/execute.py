@@ -15,15 +15,14 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
-from workforce_graph.attachments import unreadable_attachments
-from workforce_graph.cli.errors import EXIT_INTERRUPTED, CliError, check_reachable
+from workforce_graph.cli.errors import EXIT_INTERRUPTED, CliError
+from workforce_graph.cli.preflight import check_models, warn_unreadable_attachments
 from workforce_graph.cli.render import EventsView, LiveView, PlainView, ProgressView
 from workforce_graph.cli.review import ask_plan_review
 from workforce_graph.cli.summary import OutputMode, finish_run, status_of, stderr_console
 from workforce_graph.cli.waiting import WaitingNotice
 from workforce_graph.graph import build_workforce_graph
 from workforce_graph.models import BASE_URL_ENV, ROLES, ModelSet
-from workforce_graph.models.preflight import check_served_models
 from workforce_graph.persistence import (
     RunRecord,
     RunStatus,
@@ -31,8 +30,8 @@ from workforce_graph.persistence import (
     open_run_store,
     parse_db,
 )
-from workforce_graph.plugins import collect_workers
 from workforce_graph.settings import WorkforceContext, WorkforceSettings
+from workforce_graph.trajectory.recorder import with_recording
 
 __all__ = [
     "OutputMode",
@@ -63,6 +62,8 @@ class RunOptions:
     settings: dict[str, Any] = field(default_factory=dict)
     """Overrides of :class:`WorkforceSettings` given for this run, by setting name."""
     approve_plan: bool = False
+    record: str | None = None
+    """A folder to record the run's trajectory in (``trajectories.jsonl``)."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunOptions:
@@ -81,6 +82,7 @@ class RunOptions:
             base_url=self.base_url or stored.base_url,
             settings={**stored.settings, **self.settings},
             approve_plan=self.approve_plan or stored.approve_plan,
+            record=self.record or stored.record,
         )
 
     def context(self) -> Any:
@@ -183,6 +185,8 @@ async def _drive(
     """Stream the run, answer plan reviews, and return the exit code."""
     notice = WaitingNotice(_say, limit_s=options.effective_call_timeout())
     config: RunnableConfig = {"configurable": {"thread_id": thread_id}, "callbacks": [notice]}
+    if options.record:
+        config = with_recording(config, record=options.record)
     pending: Any = first_input
     in_review = False
     watcher = asyncio.create_task(notice.watch())
@@ -256,19 +260,6 @@ async def _drive(
     return finish_run(state, thread_id, mode, view)
 
 
-def _check_server(options: RunOptions) -> None:
-    base_url = options.effective_base_url()
-    if base_url:
-        check_reachable(base_url)
-
-
-async def _check_models(options: RunOptions, models: Mapping[str, Any]) -> None:
-    """One cheap request per server and model name, before the run is recorded."""
-    await check_served_models(
-        list(models.values()), timeout_s=min(10.0, options.effective_call_timeout())
-    )
-
-
 def read_attachments(files: Sequence[Path]) -> list[str]:
     """Absolute paths of ``--file`` attachments, each checked to be a readable file.
 
@@ -313,12 +304,11 @@ async def start_run(
     if not task.strip():
         raise CliError("the task is empty; pass it as an argument, or '-' to read it from stdin")
     attachments = read_attachments(files)
-    unread = unreadable_attachments(collect_workers(), attachments)
-    if unread:
-        _say(f"warning: {unread}; an answer that depends on them is marked incomplete")
-    _check_server(options)
+    warn_unreadable_attachments(attachments)
     models = resolve_models(options)
-    await _check_models(options, models)
+    await check_models(
+        options.effective_base_url(), models, call_timeout_s=options.effective_call_timeout()
+    )
     async with open_run_store(db) as store:
         graph = build_graph(options, store.checkpointer, models)
         thread_id = uuid.uuid4().hex[:16]  # 64 random bits: short enough to type
@@ -369,9 +359,10 @@ async def resume_run(
             if mode not in ("json", "events"):
                 _say(f"Run {thread_id} already finished; nothing to resume.")
             return finish_run(dict(snapshot.values), thread_id, mode, view)
-        _check_server(merged)
         models = resolve_models(merged)
-        await _check_models(merged, models)
+        await check_models(
+            merged.effective_base_url(), models, call_timeout_s=merged.effective_call_timeout()
+        )
         graph = build_graph(merged, store.checkpointer, models)
         pending: Any = None
         if not snapshot.values:
