@@ -184,11 +184,16 @@ def test_a_failing_planner_call_counts_as_a_failed_plan_attempt(
     assert len(server.calls("planner")) == 2
 
 
-def test_a_planner_that_keeps_failing_ends_incomplete_with_the_reason(
+def test_a_planner_that_keeps_failing_falls_back_or_ends_incomplete_with_the_reason(
     env: dict[str, str], server: FaultServer
 ) -> None:
     server.inject("planner", "http_500")
+    # By default the whole request runs as one subtask, and the answer says why.
     code, result, _ = run_json(env, server)
+    assert code == 0 and result["complete"] is True
+    assert "HTTP 500" in result["plan_fallback"] and "HTTP 500" in result["answer"]
+    # Without the fallback the run ends incomplete, with the reason.
+    code, result, _ = run_json(env, server, "--no-plan-fallback")
     assert code == 1 and result["complete"] is False
     assert "no valid plan" in result["answer"] and "HTTP 500" in result["answer"]
 

@@ -5,8 +5,9 @@ name where one applies, and a timestamp. Consume them with
 ``graph.astream(..., stream_mode="custom")``.
 
 Events: ``plan``, ``assigned``, ``started``, ``finished``, ``failed``, ``retry``,
-``replan``, ``answer`` (and ``plan_error`` when no valid plan could be made;
-``call_failed`` when a planner or coordinator model call failed and the run went on).
+``replan``, ``answer``; ``plan_fallback`` (with the ``reason``) when no valid plan came
+and the whole request runs as one subtask, ``plan_error`` when no plan could be made;
+``call_failed`` when a planner or coordinator model call failed and the run went on.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = ["EventName", "emit"]
 
 EventName = Literal[
     "plan",
+    "plan_fallback",
     "plan_error",
     "call_failed",
     "assigned",

@@ -140,6 +140,7 @@ async def _ask_model(
                 attempts=1,
                 meter=meter,
                 config=role_config(config, "coordinator", node="coordinator"),
+                method=deps.settings_for(runtime.context).structured_output,
                 timeout_s=deps.settings_for(runtime.context).call_timeout_s,
             )
         except StructuredOutputError as exc:
