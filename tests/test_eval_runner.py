@@ -18,6 +18,7 @@ from workforce_graph.evaluation.graphs import GraphSpec
 from workforce_graph.evaluation.runner import EvalError, Evaluation
 from workforce_graph.evaluation.scorer import GAIA_ANSWER_FORMAT
 from workforce_graph.exports import sft_rows
+from workforce_graph.models import ModelConfigError
 from workforce_graph.testing import ScriptedChatModel, plan_reply
 from workforce_graph.trajectory import read_trajectories
 
@@ -33,7 +34,8 @@ def planner(messages: list[BaseMessage]) -> Any:
     if "PLANFAIL" in prompt:
         return "no plan here"
     if "CRASH" in prompt:
-        return RuntimeError("model server exploded")
+        # Fatal (no later call can fix it), so the run crashes rather than retrying.
+        return ModelConfigError("model server exploded")
     return PLAN
 
 
@@ -91,7 +93,9 @@ async def test_every_task_counts_and_each_failure_has_its_kind(tmp_path: Path) -
         "What is 2+2?", "Capital of France?", "PLANFAIL x", "CRASH x", "HANG x", "WORKERFAIL x"
     )
     graph = GraphSpec(
-        model_factory=lambda: model, workers_factory=workers, options={"max_replans": 0}
+        model_factory=lambda: model,
+        workers_factory=workers,
+        options={"max_replans": 0, "plan_fallback": False},
     )
     summary = await Evaluation(data, graph, tmp_path, concurrency=3, timeout_s=0.5).run()
     assert summary["total"] == 6 and summary["runs"] == 6

@@ -27,6 +27,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, ValidationError
 
+from workforce_graph.model_errors import is_fatal
 from workforce_graph.replies import was_cut_off
 from workforce_graph.usage import UsageMeter
 
@@ -213,6 +214,8 @@ async def structured_call(
                     raise ValueError("the reply held no parsable object (empty or truncated)")
             return parsed  # type: ignore[no-any-return]
         except (ValidationError, OutputParserException, ValueError, json.JSONDecodeError) as exc:
+            if is_fatal(exc):  # a model that cannot be set up is no bad reply
+                raise
             if (
                 not forced
                 and _rejects_method(exc)
