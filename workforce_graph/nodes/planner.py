@@ -11,12 +11,14 @@ run finished starts a new run: fresh plan and budgets, the conversation kept.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
+from langgraph.types import Overwrite
 from pydantic import Field, create_model
 
 from workforce_graph.conversation import (
@@ -38,7 +40,7 @@ from workforce_graph.prompts import brief, describe_workers
 from workforce_graph.roles import role_config
 from workforce_graph.state import WorkforceState
 from workforce_graph.structured import StructuredOutputError, structured_call
-from workforce_graph.usage import UsageMeter
+from workforce_graph.usage import Usage, UsageMeter
 
 __all__ = ["make_planner", "plan_schema"]
 
@@ -172,7 +174,7 @@ def make_planner(deps: NodeDeps) -> Any:
     ) -> dict[str, Any]:
         settings = deps.settings_for(runtime.context)
         model = deps.model_for("planner", runtime.context)
-        meter = UsageMeter("planner")
+        meter = _PlannerMeter("planner")
         request = request_of(state)
         base: dict[str, Any] = {"task": request, "plan_feedback": None}
         if starts_new_run(state):
@@ -184,10 +186,10 @@ def make_planner(deps: NodeDeps) -> Any:
                 "answer": None,
                 "error": None,
                 "verdict": None,
-                "usage": None,
             }
             base.update(fresh)
-            state = WorkforceState(**{**state, **fresh})  # type: ignore[typeddict-item]
+            state = WorkforceState(**{**state, **fresh, "usage": {}})  # type: ignore[typeddict-item]
+            meter.fresh = True
         base["messages"] = _request_message(state, request)
         kept = [s for s in state.get("subtasks", []) if s["status"] == "done"]
         kept_ids = {s["id"] for s in kept}
@@ -233,7 +235,7 @@ def make_planner(deps: NodeDeps) -> Any:
                 ],
                 replans=state.get("replans", 0),
             )
-            return {**base, "subtasks": subtasks, "error": None, "usage": meter.as_update()}
+            return {**base, "subtasks": subtasks, "error": None, "usage": meter.update()}
         return _give_up(
             base,
             meter,
@@ -256,6 +258,15 @@ def _request_message(state: WorkforceState, request: str) -> list[HumanMessage]:
     return [HumanMessage(request)]
 
 
-def _give_up(base: dict[str, Any], meter: UsageMeter, error: str) -> dict[str, Any]:
+@dataclass
+class _PlannerMeter(UsageMeter):
+    fresh: bool = False
+    """A new run on the thread: the usage counts afresh from this update."""
+
+    def update(self) -> dict[str, Usage] | Overwrite:
+        return Overwrite(self.as_update()) if self.fresh else self.as_update()
+
+
+def _give_up(base: dict[str, Any], meter: _PlannerMeter, error: str) -> dict[str, Any]:
     emit("plan_error", error=error)
-    return {**base, "error": error, "usage": meter.as_update()}
+    return {**base, "error": error, "usage": meter.update()}
