@@ -7,11 +7,13 @@ configuration errors run in-process through ``main()`` to keep the suite fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -153,6 +155,27 @@ class Streaming:
 
     def finished(self) -> set[str]:
         return {e["subtask_id"] for e in self.seen if e["event"] == "finished"}
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    """Poll ``condition`` until it holds (a failure after ``CLI_TIMEOUT_S``)."""
+    deadline = time.monotonic() + CLI_TIMEOUT_S
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.05)
+
+
+def task_results_saved(db: Path, thread_id: str) -> int:
+    """How many subtask results of a thread the SQLite checkpointer has written."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        try:
+            row = conn.execute(
+                "SELECT count(*) FROM writes WHERE thread_id = ? AND channel = '__return__'",
+                (thread_id,),
+            ).fetchone()
+        except sqlite3.OperationalError:  # the table is not created yet
+            return 0
+    return int(row[0])
 
 
 # -- runs ----------------------------------------------------------------------
@@ -458,7 +481,10 @@ def test_sigkill_then_resume_does_not_repeat_finished_subtasks(
                 )
             )
             thread_id = run.seen[0]["thread_id"]
-            time.sleep(1.0)  # let the finished tasks' checkpoint writes land
+            # The finished tasks' results are written to the checkpoint asynchronously.
+            wait_until(
+                lambda: task_results_saved(Path(cli_env["WORKFORCE_GRAPH_DB"]), thread_id) >= 3
+            )
             run.process.send_signal(signal.SIGKILL)
             run.process.wait(timeout=30)
         finally:
