@@ -137,14 +137,14 @@ def test_gaia_submission_takes_the_final_answer_of_the_first_sample() -> None:
 
 
 def test_trajectory_files_round_trip_and_refuse_other_versions(tmp_path) -> None:
-    path = tmp_path / "t.jsonl"
+    path = tmp_path / "trajectories.jsonl"
     original = traj("r1", "g", 1.0, [call(0, "a")])
     append_trajectory(path, original)
     assert list(read_trajectories([tmp_path])) == [original]
     data = json.loads(path.read_text())
     data["version"] = 99
     path.write_text(json.dumps(data) + "\n")
-    with pytest.raises(TrajectoryFormatError, match=r"t.jsonl:1: trajectory version 99"):
+    with pytest.raises(TrajectoryFormatError, match=r"trajectories.jsonl:1: trajectory version 99"):
         list(read_trajectories([path]))
     path.write_text('{"question": "q"}\n')
     with pytest.raises(TrajectoryFormatError, match="not a workforce-graph/trajectory line"):

@@ -15,7 +15,9 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     import click  # type: ignore[no-redef]
 
 from workforce_graph.cli.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_USAGE
+from workforce_graph.cli.evaluate import eval_command
 from workforce_graph.cli.execute import RunOptions, resume_run, start_run
+from workforce_graph.cli.export import export_command
 from workforce_graph.cli.options import (
     PROG,
     BaseUrl,
@@ -59,6 +61,7 @@ def _options(
     base_url: str | None,
     settings: dict[str, Any],
     approve_plan: bool = False,
+    record: Path | None = None,
 ) -> RunOptions:
     roles = {
         "planner": planner,
@@ -73,6 +76,7 @@ def _options(
         base_url=base_url,
         settings=settings,
         approve_plan=approve_plan,
+        record=str(record) if record else None,
     )
 
 
@@ -110,6 +114,14 @@ def run(
             "--approve-plan", help="Pause after planning to approve, edit or reject the plan."
         ),
     ] = False,
+    record: Annotated[
+        Path | None,
+        typer.Option(
+            help="Record the run's trajectory in this folder (trajectories.jsonl; see "
+            "docs/trajectories.md).",
+            show_default=False,
+        ),
+    ] = None,
     debug: Debug = False,
     *,
     settings: dict[str, Any],
@@ -129,6 +141,7 @@ def run(
         base_url,
         settings,
         approve_plan,
+        record,
     )
 
     def action() -> int:
@@ -270,6 +283,10 @@ def graph(
         return 0
 
     guard(debug, action)
+
+
+app.command("eval", epilog=EXIT_CODES_HELP)(eval_command)
+app.command("export")(export_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -29,6 +29,7 @@ from workforce_graph.persistence import (
     parse_db,
 )
 from workforce_graph.settings import WorkforceContext
+from workforce_graph.trajectory.recorder import with_recording
 
 __all__ = [
     "OutputMode",
@@ -59,6 +60,8 @@ class RunOptions:
     settings: dict[str, Any] = field(default_factory=dict)
     """Overrides of :class:`WorkforceSettings` given for this run, by setting name."""
     approve_plan: bool = False
+    record: str | None = None
+    """A folder to record the run's trajectory in (``trajectories.jsonl``)."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunOptions:
@@ -77,6 +80,7 @@ class RunOptions:
             base_url=self.base_url or stored.base_url,
             settings={**stored.settings, **self.settings},
             approve_plan=self.approve_plan or stored.approve_plan,
+            record=self.record or stored.record,
         )
 
     def context(self) -> Any:
@@ -172,6 +176,8 @@ async def _drive(
 ) -> int:
     """Stream the run, answer plan reviews, and return the exit code."""
     config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+    if options.record:
+        config = with_recording(config, record=options.record)
     pending: Any = first_input
     in_review = False
     try:

@@ -17,6 +17,7 @@ from workforce_graph.trajectory.recorder import (
     group_id_of,
     with_recording,
 )
+from workforce_graph.trajectory.replay import ToolReplay, replay_workers
 
 __all__ = [
     "FORMAT",
@@ -25,11 +26,13 @@ __all__ = [
     "ModelCall",
     "Outcome",
     "ToolCall",
+    "ToolReplay",
     "Trajectory",
     "TrajectoryFormatError",
     "TrajectoryRecorder",
     "append_trajectory",
     "group_id_of",
     "read_trajectories",
+    "replay_workers",
     "with_recording",
 ]

@@ -155,7 +155,8 @@ def _files(sources: Iterable[str | Path]) -> Iterator[Path]:
     for source in sources:
         path = Path(source)
         if path.is_dir():
-            yield from sorted(path.rglob("*.jsonl"))
+            # The recorder's and the evaluation's file; other JSONL (results) is not read.
+            yield from sorted(path.rglob("trajectories.jsonl"))
         elif path.exists():
             yield path
         else:
@@ -163,7 +164,7 @@ def _files(sources: Iterable[str | Path]) -> Iterator[Path]:
 
 
 def read_trajectories(sources: Iterable[str | Path]) -> Iterator[Trajectory]:
-    """Trajectories from JSONL files or folders of them (other JSONL lines are refused).
+    """Trajectories from JSONL files, or from the ``trajectories.jsonl`` files in folders.
 
     Raises:
         TrajectoryFormatError: A line is not a trajectory of a known version (with its

@@ -36,10 +36,15 @@ from workforce_graph.trajectory.format import (
     append_trajectory,
     message_dict,
 )
+from workforce_graph.workers import get_subtask_context
 
 __all__ = ["TRAJECTORY_FILE", "TrajectoryRecorder", "group_id_of", "with_recording"]
 
 TRAJECTORY_FILE = "trajectories.jsonl"
+
+_NODE_ROLES = {"workers": "worker"}
+"""Roles of nodes whose calls carry no ``workforce_role`` (the node name is the role
+elsewhere)."""
 
 _Call = TypeVar("_Call", ModelCall, ToolCall)
 
@@ -189,10 +194,17 @@ class TrajectoryRecorder(BaseCallbackHandler):
         node = meta.get("workforce_node") or meta.get("langgraph_node")
         turn = meta.get("turn")
         step = meta.get("langgraph_step")
+        subtask = meta.get("subtask_id")
+        if subtask is None:
+            # Handlers run inline, in the calling task's context: a worker's subtask.
+            try:
+                subtask = get_subtask_context()["subtask_id"]
+            except RuntimeError:
+                subtask = None
         return {
-            "role": meta.get("workforce_role") or node,
+            "role": meta.get("workforce_role") or _NODE_ROLES.get(str(node), node),
             "node": node,
-            "subtask_id": meta.get("subtask_id"),
+            "subtask_id": subtask,
             "turn": int(turn) if isinstance(turn, int) else None,
             "step": int(step) if isinstance(step, int) else None,
         }
