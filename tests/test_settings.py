@@ -72,7 +72,9 @@ async def test_plan_budgets_can_be_set_per_run(override: dict[str, Any], problem
         }
     )
     graph = build_workforce_graph(model=model, workers=[spec("w", "x")]).compile()
-    final = await graph.ainvoke({"task": "t"}, context=WorkforceContext(**override))
+    final = await graph.ainvoke(
+        {"task": "t"}, context=WorkforceContext(**override, plan_fallback=False)
+    )
     assert problem in final["error"]
     calls = len(model.calls_by_role("planner"))
     assert calls == (1 if "max_plan_attempts" in override else 3)
