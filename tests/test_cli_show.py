@@ -36,7 +36,7 @@ async def test_show_needs_neither_the_graph_nor_the_plugins(
 
     for module, name in [
         (graph_module, "build_workforce_graph"),
-        (graph_module, "collect_workers"),
+        (graph_module, "usable_workers"),
         (plugins, "collect_workers"),
         (execute, "build_workforce_graph"),
         (execute, "build_graph"),
