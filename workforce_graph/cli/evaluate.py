@@ -68,8 +68,11 @@ def eval_command(
         int | None, typer.Option(min=1, help="Only the first N tasks.", show_default=False)
     ] = None,
     size: Annotated[int, typer.Option(min=1, help="Tasks per reasoning-gym task.")] = 50,
-    timeout: Annotated[
-        float, typer.Option(min=0.001, help="Time limit of one run in seconds.")
+    run_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.001, help="Time limit of one run in seconds (a run past it is a timeout)."
+        ),
     ] = 600.0,
     out: Annotated[
         Path | None,
@@ -175,7 +178,7 @@ def eval_command(
             samples=samples,
             concurrency=concurrency,
             limit=limit,
-            timeout_s=timeout,
+            timeout_s=run_timeout,
             executor=executor,
             ray_address=ray_address,
             db=db,
