@@ -193,6 +193,7 @@ class FakeOpenAI:
             "subtask_id": subtask_id_of(messages) if role == "worker" else None,
             "time": time.time(),
             "messages": messages,
+            "body": body,
         }
         with self._lock:
             self.log.append(entry)

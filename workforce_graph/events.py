@@ -5,7 +5,8 @@ name where one applies, and a timestamp. Consume them with
 ``graph.astream(..., stream_mode="custom")``.
 
 Events: ``plan``, ``assigned``, ``started``, ``finished``, ``failed``, ``retry``,
-``replan``, ``answer`` (and ``plan_error`` when no valid plan could be made).
+``replan``, ``answer``; ``plan_fallback`` (with the ``reason``) when no valid plan came
+and the whole request runs as one subtask, ``plan_error`` when no plan could be made.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ from langgraph.config import get_stream_writer
 __all__ = ["EventName", "emit"]
 
 EventName = Literal[
-    "plan", "plan_error", "assigned", "started", "finished", "failed", "retry", "replan", "answer"
+    "plan",
+    "plan_fallback",
+    "plan_error",
+    "assigned",
+    "started",
+    "finished",
+    "failed",
+    "retry",
+    "replan",
+    "answer",
 ]
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import MISSING, Field, dataclass, field, fields, make_dataclass, replace
 from typing import Any, get_type_hints
 
+from workforce_graph.structured import STRUCTURED_METHODS, StructuredMethod
+
 __all__ = [
     "ROLE_MODEL_OPTIONS",
     "WorkforceContext",
@@ -29,6 +31,7 @@ def setting(
     minimum: float | None = None,
     above: float | None = None,
     flag: str | None = None,
+    choices: tuple[Any, ...] | None = None,
 ) -> Any:
     """Declare one run option.
 
@@ -38,10 +41,17 @@ def setting(
         minimum: Smallest value allowed.
         above: The value must be greater than this.
         flag: The CLI option's name, when not ``--`` plus the name with dashes.
+        choices: The values allowed, when only a few are.
     """
     return field(
         default=default,
-        metadata={"help": help, "minimum": minimum, "above": above, "flag": flag},
+        metadata={
+            "help": help,
+            "minimum": minimum,
+            "above": above,
+            "flag": flag,
+            "choices": choices,
+        },
     )
 
 
@@ -54,6 +64,8 @@ def check_setting(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be >= {meta['minimum']:g}, not {value!r}")
     if meta["above"] is not None and value <= meta["above"]:
         raise ValueError(f"{name} must be > {meta['above']:g}, not {value!r}")
+    if meta["choices"] is not None and value not in meta["choices"]:
+        raise ValueError(f"{name} must be one of {', '.join(meta['choices'])}, not {value!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +91,18 @@ class WorkforceSettings:
     max_subtasks: int = setting(40, "Largest plan accepted, in subtasks.", minimum=1)
     verify_results: bool = setting(
         False, "Check each result with the verifier model (doubles the cost of a run)."
+    )
+    plan_fallback: bool = setting(
+        True,
+        "With no valid plan after the planner's attempts, run the whole request as one "
+        "subtask on the most general worker (the answer says so) instead of ending the run.",
+    )
+    # setting() returns a dataclasses.field(); ruff cannot tell for a Literal alias.
+    structured_output: StructuredMethod = setting(  # noqa: RUF009
+        "auto",
+        "How structured replies are asked for: auto finds out what each model server "
+        "supports; json_schema, function_calling or json_mode forces one method.",
+        choices=STRUCTURED_METHODS,
     )
 
     def __post_init__(self) -> None:

@@ -55,6 +55,7 @@ class WorkforceOutput(TypedDict, total=False):
     failed_plans: list[FailedPlan]
     usage: Annotated[dict[str, Usage], add_usage]
     error: str | None
+    plan_fallback: str | None
 
 
 class WorkforceState(TypedDict):
@@ -72,3 +73,5 @@ class WorkforceState(TypedDict):
     """Why the run could not plan at all (the answer says so too)."""
     plan_feedback: NotRequired[str | None]
     """A reviewer's feedback on a rejected plan, for the planner's next attempt."""
+    plan_fallback: NotRequired[str | None]
+    """Why the request runs as one subtask: no valid plan came (the answer says so)."""

@@ -18,6 +18,7 @@ from workforce_graph.cli.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_U
 from workforce_graph.cli.evaluate import eval_command
 from workforce_graph.cli.execute import RunOptions, resume_run, start_run
 from workforce_graph.cli.export import export_command
+from workforce_graph.cli.interrupt import run_interruptibly
 from workforce_graph.cli.options import (
     PROG,
     BaseUrl,
@@ -147,7 +148,7 @@ def run(
     def action() -> int:
         mode = output_mode(json_out, events)
         text = sys.stdin.read() if task == "-" else task
-        return asyncio.run(
+        return run_interruptibly(
             start_run(
                 text,
                 files=file or [],
@@ -202,7 +203,7 @@ def resume(
 
     def action() -> int:
         mode = output_mode(json_out, events)
-        return asyncio.run(resume_run(thread, options=options, db=db, mode=mode))
+        return run_interruptibly(resume_run(thread, options=options, db=db, mode=mode))
 
     guard(debug, action, base_url=options.effective_base_url())
 

@@ -268,6 +268,9 @@ class PlainView(ProgressView):
                 self._line(f"  {s['id']}: {short(s.get('description', ''), 90)}{after}{done}")
         elif name == "plan_error":
             self._line(f"no plan: {short(str(event.get('error')), 200)}")
+        elif name == "plan_fallback":
+            reason = short(str(event.get("reason")), 160)
+            self._line(f"no valid plan, running the request as one subtask: {reason}")
         elif name == "assigned":
             self._line(f"{sid} -> {worker}")
         elif name == "started":

@@ -59,6 +59,7 @@ def run_summary(
         "replans": int(state.get("replans") or 0),
         "usage": dict(state.get("usage") or {}),
         "error": state.get("error"),
+        "plan_fallback": state.get("plan_fallback"),
     }
 
 

@@ -132,6 +132,7 @@ async def _ask_model(
                 attempts=1,
                 meter=meter,
                 config=role_config(config, "coordinator", node="coordinator"),
+                method=deps.settings_for(runtime.context).structured_output,
             )
         except StructuredOutputError as exc:
             messages = [*messages[:2], HumanMessage(f"Invalid reply: {exc}. Try again.")]

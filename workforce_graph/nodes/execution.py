@@ -162,6 +162,7 @@ async def _attempt(
             result["result"],
             verifier_meter,
             rnd.config,
+            method=rnd.settings.structured_output,
         )
         usage = add_usage(usage, verifier_meter.as_update())
         if problem:

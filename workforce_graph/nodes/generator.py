@@ -51,6 +51,12 @@ def make_generator(deps: NodeDeps) -> Any:
                     "\n\nNote: this answer is incomplete. These subtasks did not finish:\n"
                     + "\n".join(f"- {f['id']}: {f['reason']}" for f in failed)
                 )
+            if state.get("plan_fallback"):
+                text += (
+                    "\n\nNote: this answer was produced without decomposition: the planner "
+                    f"made no valid plan ({state.get('plan_fallback')}), so the whole request "
+                    "ran as one subtask."
+                )
             answer = Answer(text=text, complete=not failed, failed=failed)
         emit("answer", complete=answer["complete"], text=answer["text"])
         return {

@@ -24,7 +24,7 @@ from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.prompts import render_subtask_prompt
 from workforce_graph.roles import role_config
 from workforce_graph.state import WorkforceState
-from workforce_graph.structured import StructuredOutputError, structured_call
+from workforce_graph.structured import StructuredMethod, StructuredOutputError, structured_call
 from workforce_graph.usage import UsageMeter
 from workforce_graph.workers import SubtaskContext
 
@@ -42,6 +42,8 @@ async def check_result(
     result: str,
     meter: UsageMeter,
     config: RunnableConfig | None = None,
+    *,
+    method: StructuredMethod = "auto",
 ) -> str | None:
     """Ask the verifier model whether ``result`` does the subtask; ``None`` when it does."""
     messages = [
@@ -61,6 +63,7 @@ async def check_result(
             config=role_config(
                 config, "verifier", node="workers", subtask_id=context["subtask_id"]
             ),
+            method=method,
         )
     except StructuredOutputError:
         return None  # an unusable check must not fail good work
