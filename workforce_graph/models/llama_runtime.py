@@ -166,6 +166,21 @@ def load_model(
         return loaded
 
 
+def _generated_ids(llama: Llama, completion: Any) -> list[int]:
+    """The ids of the tokens the model generated (not a re-tokenisation of the text, which
+    differs under a grammar). Read from the context; a reply cut by ``max_tokens`` ends
+    with a sampled token that was never evaluated, recovered from the text's tail."""
+    usage = completion.get("usage") or {}
+    start, count = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+    ids = [int(i) for i in llama.input_ids[start : min(llama.n_tokens, start + count)]]
+    if len(ids) < count:
+        text = (completion["choices"][0]["message"].get("content") or "").encode("utf-8")
+        tail = text[len(llama.detokenize(ids)) :]
+        if tail:
+            ids += llama.tokenize(tail, add_bos=False, special=True)
+    return ids
+
+
 def run_completion(loaded: LoadedModel, params: dict[str, Any]) -> Any:
     """One ``create_chat_completion`` on a fresh KV cache, holding the model's lock.
 
@@ -176,7 +191,9 @@ def run_completion(loaded: LoadedModel, params: dict[str, Any]) -> Any:
         # No prompt-prefix reuse: see the module docstring (reproducible greedy output).
         loaded.llama.reset()  # type: ignore[no-untyped-call]
         try:
-            return loaded.llama.create_chat_completion(**params)
+            completion: dict[str, Any] = dict(loaded.llama.create_chat_completion(**params))  # type: ignore[arg-type]
+            completion["token_ids"] = _generated_ids(loaded.llama, completion)
+            return completion
         except ValueError as exc:
             # The one error a caller causes: a prompt longer than the context.
             if "context window" in str(exc):

@@ -236,8 +236,7 @@ class ChatLocalLlama(BaseChatModel):
         message.response_metadata = {
             "finish_reason": finish_reason,
             "model_name": self.model_name,
-            # Re-tokenised output: what a trainer scores the completion as.
-            "token_ids": self.llama.tokenize(content.encode("utf-8"), add_bos=False, special=True),
+            "token_ids": completion.get("token_ids"),
         }
         if choice.get("logprobs"):
             message.response_metadata["logprobs"] = choice["logprobs"]
