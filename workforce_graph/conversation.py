@@ -14,7 +14,13 @@ from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMes
 
 from workforce_graph.prompts import brief
 
-__all__ = ["earlier_conversation", "message_text", "request_of", "starts_new_run"]
+__all__ = [
+    "earlier_conversation",
+    "message_text",
+    "request_message",
+    "request_of",
+    "starts_new_run",
+]
 
 HISTORY_MESSAGES = 6
 """Earlier messages shown to the planner and generator (the most recent ones)."""
@@ -61,6 +67,16 @@ def request_of(state: Any) -> str:
         if isinstance(message, HumanMessage):
             return message_text(message.content)
     return ""
+
+
+def request_message(messages: Sequence[BaseMessage], request: str) -> list[HumanMessage]:
+    """The request as a human message when the conversation lacks it (``task`` input)."""
+    last_human = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
+    if not request.strip() or (
+        last_human is not None and message_text(last_human.content) == request
+    ):
+        return []
+    return [HumanMessage(request)]
 
 
 def earlier_conversation(messages: Sequence[BaseMessage], request: str) -> str:

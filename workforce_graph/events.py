@@ -7,6 +7,9 @@ name where one applies, and a timestamp. Consume them with
 Events: ``plan``, ``assigned``, ``started``, ``finished``, ``failed``, ``retry``,
 ``replan``, ``answer``; ``plan_fallback`` (with the ``reason``) when no valid plan came
 and the whole request runs as one subtask, ``plan_error`` when no plan could be made.
+The flow topology adds ``turn`` (the planner's next step) and ``verdict`` (the
+verifier's STOP or CONTINUE); its executor sends ``started``, ``finished`` and
+``failed`` with the turn's id (``t1``, ``t2``, ...) as ``subtask_id``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ EventName = Literal[
     "retry",
     "replan",
     "answer",
+    "turn",
+    "verdict",
 ]
 
 

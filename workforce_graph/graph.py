@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from typing import Any, Literal
 
 import pluggy
@@ -26,8 +25,8 @@ from workforce_graph.nodes.generator import make_generator
 from workforce_graph.nodes.planner import make_planner
 from workforce_graph.nodes.review import make_plan_review
 from workforce_graph.nodes.verifier import make_verifier, route_after_verification
-from workforce_graph.plugins import WorkerRegistry, collect_workers
-from workforce_graph.settings import WorkforceContext, WorkforceSettings, setting_fields
+from workforce_graph.plugins import usable_workers
+from workforce_graph.settings import WorkforceContext, WorkforceSettings, factory_settings
 from workforce_graph.state import WorkforceInput, WorkforceOutput, WorkforceState
 from workforce_graph.sync_api import WorkforceStateGraph
 from workforce_graph.workers import WorkerSpec
@@ -88,24 +87,8 @@ def build_workforce_graph(
         >>> await graph.ainvoke({"task": "Compare X and Y"},
         ...     {"configurable": {"thread_id": "1"}})  # doctest: +SKIP
     """
-    unknown = sorted(set(options) - {f.name for f, _ in setting_fields()})
-    if unknown:
-        raise TypeError(
-            f"build_workforce_graph() got unknown option(s) {', '.join(unknown)}; "
-            f"the settings are {', '.join(f.name for f, _ in setting_fields())}"
-        )
-    run_settings = replace(settings or WorkforceSettings(), **options)
-    registry = (
-        WorkerRegistry.of(workers) if workers is not None else collect_workers(plugin_manager)
-    )
-    if not registry.available:
-        raise ValueError(
-            "no worker is available: "
-            + (
-                "; ".join(str(p) for p in registry.problems)
-                or "install or register a worker plugin"
-            )
-        )
+    run_settings = factory_settings(settings, options, factory="build_workforce_graph")
+    registry = usable_workers(workers, plugin_manager)
     deps = NodeDeps(
         registry=registry,
         models=ModelSet(default=model, roles=dict(role_models or {}), base_url=base_url),

@@ -31,6 +31,7 @@ __all__ = [
     "collect_workers",
     "get_plugin_manager",
     "new_plugin_manager",
+    "usable_workers",
 ]
 
 ENTRY_POINT_GROUP = "workforce_graph"
@@ -181,4 +182,24 @@ def collect_workers(pm: pluggy.PluginManager | None = None) -> WorkerRegistry:
             continue
         for spec in pending:
             registry.add(spec, plugin=plugin)
+    return registry
+
+
+def usable_workers(
+    workers: Iterable[WorkerSpec] | None = None, pm: pluggy.PluginManager | None = None
+) -> WorkerRegistry:
+    """The registry a graph is built on: exactly ``workers``, else the plugins' workers.
+
+    Raises:
+        ValueError: No worker is available (the message says why).
+    """
+    registry = WorkerRegistry.of(workers) if workers is not None else collect_workers(pm)
+    if not registry.available:
+        raise ValueError(
+            "no worker is available: "
+            + (
+                "; ".join(str(p) for p in registry.problems)
+                or "install or register a worker plugin"
+            )
+        )
     return registry

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
-from langchain_core.runnables.config import merge_configs
 
 __all__ = ["TAG_PREFIX", "ModelRole", "role_config", "role_from_run"]
 
@@ -37,19 +36,22 @@ def role_config(
 ) -> RunnableConfig:
     """``config`` for one model call of ``role`` made by graph node ``node``."""
     tag = f"{TAG_PREFIX}{role}"
-    return merge_configs(
-        config,
-        {
-            "run_name": tag,
-            "tags": [tag],
-            "metadata": {
-                "workforce_role": role,
-                "workforce_node": node,
-                "subtask_id": subtask_id,
-                "turn": turn,
-            },
+    # A shallow copy with one tag and four metadata keys added, as merge_configs would
+    # make, without rebuilding the callback managers (it costs about 0.1 ms a call).
+    base: RunnableConfig = config or {}
+    tags = base.get("tags") or []
+    return {
+        **base,
+        "run_name": tag,
+        "tags": tags if tag in tags else [*tags, tag],
+        "metadata": {
+            **(base.get("metadata") or {}),
+            "workforce_role": role,
+            "workforce_node": node,
+            "subtask_id": subtask_id,
+            "turn": turn,
         },
-    )
+    }
 
 
 def role_from_run(tags: list[str] | None, metadata: dict[str, Any] | None) -> str | None:

@@ -19,6 +19,7 @@ __all__ = [
     "WorkforceContext",
     "WorkforceSettings",
     "check_setting",
+    "factory_settings",
     "setting",
     "setting_fields",
 ]
@@ -104,6 +105,18 @@ class WorkforceSettings:
         "supports; json_schema, function_calling or json_mode forces one method.",
         choices=STRUCTURED_METHODS,
     )
+    max_turns: int = setting(
+        10, "Flow topology: planner turns before it answers anyway, incomplete.", minimum=1
+    )
+    max_run_s: float = setting(
+        900.0,
+        "Flow topology: seconds the run's turns may take, counted in state (a resumed "
+        "run goes on with what is left).",
+        above=0,
+    )
+    memory_budget_tokens: int = setting(
+        600, "Flow topology: tokens of memory in the planner's and verifier's prompts.", minimum=50
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -130,6 +143,24 @@ def setting_fields() -> list[tuple[Field[Any], Any]]:
     return [(f, _TYPES[f.name]) for f in _FIELDS.values()]
 
 
+def factory_settings(
+    settings: WorkforceSettings | None, options: dict[str, Any], *, factory: str
+) -> WorkforceSettings:
+    """A graph factory's settings: ``settings`` with its keyword ``options`` applied.
+
+    Raises:
+        TypeError: An option that is not a setting.
+        ValueError: A setting out of bounds.
+    """
+    unknown = sorted(set(options) - set(_FIELDS))
+    if unknown:
+        raise TypeError(
+            f"{factory}() got unknown option(s) {', '.join(unknown)}; "
+            f"the settings are {', '.join(_FIELDS)}"
+        )
+    return replace(settings or WorkforceSettings(), **options)
+
+
 ROLE_MODEL_OPTIONS: dict[str, str] = {
     "model": "Default model for every role, e.g. ``openai:gpt-4o`` or ``local``.",
     "planner_model": "Model for the planner.",
@@ -137,6 +168,8 @@ ROLE_MODEL_OPTIONS: dict[str, str] = {
     "worker_model": "Model for the workers.",
     "verifier_model": "Model for the verifier.",
     "generator_model": "Model for the generator.",
+    "query_analysis_model": "Flow topology: model for the query analysis.",
+    "executor_model": "Flow topology: model the chosen worker thinks with.",
 }
 """Per-run model choices, beside the settings (the factory takes models, not names)."""
 

@@ -30,6 +30,8 @@ from workforce_graph.cli.options import (
     Json,
     Model,
     PlannerModel,
+    TopologyName,
+    TopologyOption,
     VerifierModel,
     WorkerModel,
     guard,
@@ -62,6 +64,7 @@ def _options(
     base_url: str | None,
     settings: dict[str, Any],
     approve_plan: bool = False,
+    topology: TopologyName = TopologyName.workforce,
     record: Path | None = None,
 ) -> RunOptions:
     roles = {
@@ -77,6 +80,7 @@ def _options(
         base_url=base_url,
         settings=settings,
         approve_plan=approve_plan,
+        topology="flow" if topology is TopologyName.flow else "workforce",
         record=str(record) if record else None,
     )
 
@@ -115,6 +119,7 @@ def run(
             "--approve-plan", help="Pause after planning to approve, edit or reject the plan."
         ),
     ] = False,
+    topology: TopologyOption = TopologyName.workforce,
     record: Annotated[
         Path | None,
         typer.Option(
@@ -142,6 +147,7 @@ def run(
         base_url,
         settings,
         approve_plan,
+        topology,
         record,
     )
 
@@ -266,6 +272,7 @@ def graph(
     approve_plan: Annotated[
         bool, typer.Option("--approve-plan", help="Draw the graph with the plan review step.")
     ] = False,
+    topology: TopologyOption = TopologyName.workforce,
     debug: Debug = False,
 ) -> None:
     """Print the graph as Mermaid text (or write it as a PNG)."""
@@ -275,7 +282,9 @@ def graph(
     from workforce_graph.cli.info import draw_png, mermaid
 
     def action() -> int:
-        compiled = build_graph(RunOptions(approve_plan=approve_plan), InMemorySaver())
+        flow = topology is TopologyName.flow
+        options = RunOptions(approve_plan=approve_plan, topology="flow" if flow else "workforce")
+        compiled = build_graph(options, InMemorySaver())
         if png is None:
             print(mermaid(compiled), end="")
             return 0

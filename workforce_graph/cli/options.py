@@ -11,6 +11,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import Field
+from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -30,6 +31,8 @@ __all__ = [
     "Json",
     "Model",
     "PlannerModel",
+    "TopologyName",
+    "TopologyOption",
     "VerifierModel",
     "WorkerModel",
     "guard",
@@ -92,6 +95,20 @@ Events = Annotated[
     ),
 ]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
+
+
+class TopologyName(StrEnum):
+    workforce = "workforce"
+    flow = "flow"
+
+
+TopologyOption = Annotated[
+    TopologyName,
+    typer.Option(
+        help="workforce: plan a DAG of subtasks, run them in parallel. flow: turn by turn, "
+        "one worker a turn over an evolving memory (see docs/topologies.md).",
+    ),
+]
 
 
 def setting_flag(setting: Field[Any]) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from workforce_graph.cli.render import plan_tree, usage_table
+from workforce_graph.cli.render import plan_tree, turn_items, usage_table
 from workforce_graph.cli.runs import format_duration, format_time
 from workforce_graph.cli.summary import run_summary, status_of
 from workforce_graph.persistence import open_run_store
@@ -74,6 +74,10 @@ async def show_run(thread: str, *, db: str | None = None, as_json: bool = False)
     subtasks = list(state.get("subtasks") or [])
     if subtasks:
         out.print(plan_tree(subtasks, title=f"Plan (replans: {summary['replans']})", results=True))
+    elif summary.get("turns"):
+        out.print(plan_tree(turn_items(summary["turns"]), title="Turns", results=True))
+        if summary.get("stop_reason"):
+            out.print(Text(f"stopped: {summary['stop_reason']}", style="yellow"))
     if summary["answer"]:
         out.print(Text("Answer", style="bold"))
         out.print(summary["answer"], markup=False)

@@ -25,7 +25,7 @@ from langgraph.runtime import Runtime
 
 from workforce_graph.conversation import (
     earlier_conversation,
-    message_text,
+    request_message,
     request_of,
     starts_new_run,
 )
@@ -170,7 +170,7 @@ def make_planner(deps: NodeDeps) -> Any:
             }
             base.update(fresh)
             state = WorkforceState(**{**state, **fresh})  # type: ignore[typeddict-item]
-        base["messages"] = _request_message(state, request)
+        base["messages"] = request_message(state.get("messages", []), request)
         kept = [s for s in state.get("subtasks", []) if s["status"] == "done"]
         kept_ids = {s["id"] for s in kept}
         if not request.strip():
@@ -259,18 +259,6 @@ def fallback_plan(request: str, registry: WorkerRegistry, taken: set[str]) -> Su
     return pending_subtask(
         PlannedSubtask(id=step_id, description=request, capabilities=[tag], depends_on=[])
     )
-
-
-def _request_message(state: WorkforceState, request: str) -> list[HumanMessage]:
-    """The request as a human message when the conversation lacks it (``task`` input)."""
-    last_human = next(
-        (m for m in reversed(state.get("messages", [])) if isinstance(m, HumanMessage)), None
-    )
-    if not request.strip() or (
-        last_human is not None and message_text(last_human.content) == request
-    ):
-        return []
-    return [HumanMessage(request)]
 
 
 def _give_up(base: dict[str, Any], meter: UsageMeter, error: str) -> dict[str, Any]:
