@@ -35,8 +35,6 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "eval"
 
 
-
-
 @with_setting_options
 def eval_command(
     dataset: Annotated[
