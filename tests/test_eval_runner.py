@@ -211,3 +211,17 @@ async def test_flow_topology_runs_are_scored_and_budget_stops_counted(tmp_path: 
     trajectories = list(read_trajectories([tmp_path]))
     assert {t.topology for t in trajectories} == {"flow"}
     assert [len(t.decisions()) for t in trajectories] == [1, 2]
+
+
+async def test_an_llm_judge_is_reported_beside_the_official_score(tmp_path: Path) -> None:
+    judge = ScriptedChatModel(
+        responders={"worker": lambda m: "YES" if "Lyon" in text(m) else "no."}
+    )
+    graph = GraphSpec(model_factory=scripted)
+    data = dataset("What is 2+2?", "Capital of France?")
+    summary = await Evaluation(data, graph, tmp_path, judge=judge).run()
+    # The lenient judge accepts "Lyon" for Paris; the official score does not move.
+    assert summary["pass@1"] == 0.5 and summary["llm_judge@1"] == 0.5
+    rows = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert {r["task_id"]: r["judge_score"] for r in rows} == {"q0": 0.0, "q1": 1.0}
+    assert {t.outcome.judge_score for t in read_trajectories([tmp_path]) if t.outcome} == {0.0, 1.0}
