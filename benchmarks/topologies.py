@@ -224,6 +224,7 @@ async def measure(repeats: int) -> dict[str, Any]:
 
     flow_overheads, flow_gross, workforce_overheads, floors = [], [], [], []
     prompt_ratio = 0.0
+    prompt_sizes = (0, 0)
     for _ in range(repeats):
         wall, model = await run("flow", 10, True, 0.0)
         flow_overheads.append((wall - await replay_time(model, structured=True)) / 10 * 1000)
@@ -231,6 +232,7 @@ async def measure(repeats: int) -> dict[str, Any]:
         floors.append(await langgraph_floor_ms_per_turn())
         prompts = [len(c["prompt"]) for c in model.calls_by_role("planner")]
         prompt_ratio = prompts[9] / prompts[0]
+        prompt_sizes = (prompts[0], prompts[9])
         wall, model = await run("workforce", 10, True, 0.0)
         workforce_overheads.append((wall - await replay_time(model)) / 10 * 1000)
     return {
@@ -243,6 +245,8 @@ async def measure(repeats: int) -> dict[str, Any]:
         "langgraph_three_node_loop_ms_per_turn": statistics.median(floors),
         "workforce_overhead_ms_per_subtask": statistics.median(workforce_overheads),
         "flow_planner_prompt_turn10_over_turn1": prompt_ratio,
+        "flow_planner_prompt_chars_turn1": prompt_sizes[0],
+        "flow_planner_prompt_chars_turn10": prompt_sizes[1],
     }
 
 
@@ -273,7 +277,12 @@ def main() -> None:
     floor = results["langgraph_three_node_loop_ms_per_turn"]
     print(f"  a bare LangGraph loop of three no-op nodes, for scale: {floor:.3f} ms a turn")
     print(f"workforce overhead/subtask   {results['workforce_overhead_ms_per_subtask']:7.3f} ms")
+    sizes = (
+        results["flow_planner_prompt_chars_turn1"],
+        results["flow_planner_prompt_chars_turn10"],
+    )
     print(f"planner prompt turn 10 / 1   {ratio:7.3f}     (target <= 2.0: {ratio <= 2.0})")
+    print(f"  {sizes[0]:,} characters at turn 1, {sizes[1]:,} at turn 10")
 
 
 if __name__ == "__main__":
