@@ -27,8 +27,10 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
+from pydantic import BaseModel
 from typing_extensions import TypedDict
 
 from workforce_graph import build_flow_graph, build_workforce_graph, collect_workers
@@ -85,7 +87,7 @@ async def replay_time(model: TimedModel, *, structured: bool = False) -> float:
     state, memory rendering, checkpoints.
     """
     replay = TimedModel(responders=model.responders)
-    schemas = {
+    schemas: dict[str, type[BaseModel]] = {
         "query_analysis": analysis_schema(
             tuple(sorted({c for s in cards() for c in s.capabilities}))
         ),
@@ -167,7 +169,7 @@ async def run(
         model = workforce_model(steps, chained, latency_s)
         builder = build_workforce_graph(model=model, workers=cards())
     graph = builder.compile(checkpointer=InMemorySaver())
-    config = {"configurable": {"thread_id": uuid.uuid4().hex}}
+    config: RunnableConfig = {"configurable": {"thread_id": uuid.uuid4().hex}}
     started = time.perf_counter()
     final = await graph.ainvoke({"task": "A question with several parts."}, config)
     wall = time.perf_counter() - started
@@ -200,7 +202,7 @@ async def langgraph_floor_ms_per_turn(turns: int = 10) -> float:
     graph.add_edge("executor", "verifier")
     graph.add_conditional_edges("verifier", lambda s: END if s["n"] >= turns else "planner")
     compiled = graph.compile(checkpointer=InMemorySaver())
-    config = {"configurable": {"thread_id": uuid.uuid4().hex}}
+    config: RunnableConfig = {"configurable": {"thread_id": uuid.uuid4().hex}}
     started = time.perf_counter()
     await compiled.ainvoke({"n": 0}, config)
     return (time.perf_counter() - started) / turns * 1000
