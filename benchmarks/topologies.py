@@ -252,6 +252,14 @@ async def measure(repeats: int) -> dict[str, Any]:
     }
 
 
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -259,7 +267,7 @@ def main() -> None:
     args = parser.parse_args()
     results = asyncio.run(measure(args.repeats))
     if args.json:
-        print(json.dumps(results, default=lambda v: round(v, 4)))
+        print(json.dumps(_rounded(results)))
         return
     print(f"model latency {results['latency_ms']:.0f} ms a call\n")
     print(f"{'task':18} {'calls wf':>8} {'calls flow':>10} {'wall wf s':>10} {'wall flow s':>11}")
