@@ -103,6 +103,7 @@ async def run_unit(
             meta={**unit.meta, "sample": unit.sample},
         )
     trajectory.duration_s = duration
+    trajectory.question = trajectory.question or unit.question  # a continued thread
     error = crash if crash and crash != "timeout" else (final or {}).get("error")
     if crash == "timeout":
         error = f"timed out after {timeout_s:g} s"
