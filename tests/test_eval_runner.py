@@ -248,3 +248,12 @@ async def test_a_run_continues_its_checkpointed_thread_instead_of_starting_over(
     # A finished thread is not run again.
     again = await run_unit(spec_.build(saver), unit, topology="workforce", timeout_s=None)
     assert again.answer == run.answer and len(model.calls_by_role("generator")) == 1
+
+
+async def test_a_wrong_answer_after_the_one_subtask_fallback_counts_as_no_plan(
+    tmp_path: Path,
+) -> None:
+    graph = GraphSpec(model_factory=scripted)  # plan_fallback is on by default
+    summary = await Evaluation(dataset("PLANFAIL 2+2?", "PLANFAIL x"), graph, tmp_path).run()
+    # The fallback answered the first right ("4"); the second is wrong for want of a plan.
+    assert summary["pass@1"] == 0.5 and summary["failures"]["no_plan"] == 1
