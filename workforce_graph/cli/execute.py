@@ -16,9 +16,9 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from workforce_graph.cli.errors import EXIT_INTERRUPTED, CliError, check_reachable
+from workforce_graph.cli.render import EventsView, LiveView, PlainView, ProgressView
 from workforce_graph.cli.review import ask_plan_review
 from workforce_graph.cli.summary import OutputMode, finish_run, status_of, stderr_console
-from workforce_graph.cli.render import EventsView, LiveView, PlainView, ProgressView
 from workforce_graph.evaluation.graphs import Topology
 from workforce_graph.flow import build_flow_graph
 from workforce_graph.graph import build_workforce_graph
