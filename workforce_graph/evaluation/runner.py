@@ -55,7 +55,8 @@ def score_run(
         except Exception as exc:  # a verifier's bug must not stop the evaluation
             error = f"scorer failed: {type(exc).__name__}: {exc}"
     correct = run.failure is None and score >= 1.0
-    failure = run.failure or (None if correct else "wrong_answer")
+    wrong = "no_plan" if run.plan_fallback else "wrong_answer"
+    failure = run.failure or (None if correct else wrong)
     trajectory = Trajectory.model_validate(run.trajectory)
     trajectory.outcome = Outcome(
         score=1.0 if correct else score if run.failure is None else 0.0,
