@@ -18,6 +18,7 @@ from workforce_graph.evaluation.graphs import GraphSpec
 from workforce_graph.evaluation.runner import EvalError, Evaluation
 from workforce_graph.evaluation.scorer import GAIA_ANSWER_FORMAT
 from workforce_graph.exports import sft_rows
+from workforce_graph.models import ModelConfigError
 from workforce_graph.testing import ScriptedChatModel, plan_reply
 from workforce_graph.trajectory import read_trajectories
 
@@ -33,7 +34,8 @@ def planner(messages: list[BaseMessage]) -> Any:
     if "PLANFAIL" in prompt:
         return "no plan here"
     if "CRASH" in prompt:
-        return RuntimeError("model server exploded")
+        # Fatal (no later call can fix it), so the run crashes rather than retrying.
+        return ModelConfigError("model server exploded")
     return PLAN
 
 
@@ -90,9 +92,9 @@ async def test_every_task_counts_and_each_failure_has_its_kind(tmp_path: Path) -
     data = dataset(
         "What is 2+2?", "Capital of France?", "PLANFAIL x", "CRASH x", "HANG x", "WORKERFAIL x"
     )
-    graph = GraphSpec(
-        model_factory=lambda: model, workers_factory=workers, options={"max_replans": 0}
-    )
+    # Without the one-subtask fallback, a run with no valid plan ends as "no plan".
+    options = {"max_replans": 0, "plan_fallback": False}
+    graph = GraphSpec(model_factory=lambda: model, workers_factory=workers, options=options)
     summary = await Evaluation(data, graph, tmp_path, concurrency=3, timeout_s=0.5).run()
     assert summary["total"] == 6 and summary["runs"] == 6
     assert summary["pass@1"] == pytest.approx(1 / 6)
@@ -174,3 +176,86 @@ async def test_gaia_folder_end_to_end_with_an_attachment(tmp_path: Path) -> None
     assert summary["total"] == 2 and summary["pass@1"] == 0.5
     assert any("sheet.csv" in prompt for prompt in seen)
     assert all("FINAL ANSWER: [YOUR FINAL ANSWER]" in prompt for prompt in seen)
+
+
+async def test_flow_topology_runs_are_scored_and_budget_stops_counted(tmp_path: Path) -> None:
+    def verifier(messages: list[BaseMessage]) -> dict[str, str]:
+        stop = "ENDLESS" not in text(messages)
+        return {"reason": "r", "decision": "STOP" if stop else "CONTINUE"}
+
+    model = ScriptedChatModel(
+        responders={
+            "query_analysis": {
+                "needs": "x",
+                "capabilities": ["reasoning"],
+                "answer_form": "a number",
+            },
+            "planner": {
+                "justification": "j",
+                "context": "",
+                "sub_goal": "add",
+                "worker": "reasoning",
+            },
+            "executor": "4",
+            "verifier": verifier,
+            "generator": generator,
+        }
+    )
+    graph = GraphSpec(
+        topology="flow",
+        model_factory=lambda: model,
+        workers_factory=lambda: [spec("reasoning", "reasoning")],
+        options={"max_turns": 2},
+    )
+    summary = await Evaluation(dataset("What is 2+2?", "ENDLESS 2+2?"), graph, tmp_path).run()
+    assert summary["topology"] == "flow" and summary["total"] == 2
+    assert summary["pass@1"] == 0.5 and summary["failures"]["budget"] == 1
+    trajectories = list(read_trajectories([tmp_path]))
+    assert {t.topology for t in trajectories} == {"flow"}
+    assert [len(t.decisions()) for t in trajectories] == [1, 2]
+
+
+async def test_an_llm_judge_is_reported_beside_the_official_score(tmp_path: Path) -> None:
+    judge = ScriptedChatModel(
+        responders={"worker": lambda m: "YES" if "Lyon" in text(m) else "no."}
+    )
+    graph = GraphSpec(model_factory=scripted)
+    data = dataset("What is 2+2?", "Capital of France?")
+    summary = await Evaluation(data, graph, tmp_path, judge=judge).run()
+    # The lenient judge accepts "Lyon" for Paris; the official score does not move.
+    assert summary["pass@1"] == 0.5 and summary["llm_judge@1"] == 0.5
+    rows = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert {r["task_id"]: r["judge_score"] for r in rows} == {"q0": 0.0, "q1": 1.0}
+    assert {t.outcome.judge_score for t in read_trajectories([tmp_path]) if t.outcome} == {0.0, 1.0}
+
+
+async def test_a_run_continues_its_checkpointed_thread_instead_of_starting_over() -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from workforce_graph.evaluation.unit import UnitSpec, run_unit
+
+    model = scripted()
+    spec_ = GraphSpec(model_factory=lambda: model)
+    saver = InMemorySaver()
+    unit = UnitSpec("q0", 0, "What is 2+2?", (), GAIA_ANSWER_FORMAT, thread_id="t-1")
+    # A worker that died after the plan and the workers ran: the thread waits at the generator.
+    stopped = spec_.build(saver)
+    stopped.interrupt_before_nodes = ["generator"]
+    await stopped.ainvoke({"task": unit.question}, {"configurable": {"thread_id": "t-1"}})
+    assert len(model.calls_by_role("planner")) == 1 and not model.calls_by_role("generator")
+    run = await run_unit(spec_.build(saver), unit, topology="workforce", timeout_s=None)
+    assert run.failure is None and run.answer == "Thinking. FINAL ANSWER: 4"
+    assert len(model.calls_by_role("planner")) == 1 and len(model.calls_by_role("generator")) == 1
+    assert run.trajectory["question"] == unit.question
+    # A finished thread is not run again.
+    again = await run_unit(spec_.build(saver), unit, topology="workforce", timeout_s=None)
+    assert again.answer == run.answer and len(model.calls_by_role("generator")) == 1
+
+
+async def test_a_wrong_answer_after_the_one_subtask_fallback_counts_as_no_plan(
+    tmp_path: Path,
+) -> None:
+    graph = GraphSpec(model_factory=scripted)  # plan_fallback is on by default
+    summary = await Evaluation(dataset("PLANFAIL 2+2?", "PLANFAIL x"), graph, tmp_path).run()
+    # The fallback answered the first right ("4"); the second is wrong for want of a plan.
+    assert summary["pass@1"] == 0.5 and summary["failures"]["no_plan"] == 1

