@@ -4,7 +4,11 @@ next request, the sync API, and what the trajectory recorder sees."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -139,3 +143,45 @@ async def test_trajectory_recorder_gets_one_planner_call_per_turn() -> None:
         *["planner", "executor", "verifier"] * 2,
         "generator",
     ]
+
+
+STRICT_ROUND_TRIP = """
+import asyncio, sys
+from langgraph.checkpoint.serde import _msgpack
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from tests.test_flow import compile_flow, flow_model, verdict
+
+assert _msgpack.STRICT_MSGPACK_ENABLED  # read once, at import: set before it, here
+
+async def main(db):
+    verdicts = iter([verdict("CONTINUE"), verdict("STOP"), verdict("STOP")])
+    model = flow_model(verifier=lambda m: next(verdicts))
+    config = {"configurable": {"thread_id": "t1"}}
+    async with AsyncSqliteSaver.from_conn_string(db) as saver:
+        await compile_flow(model, checkpointer=saver).ainvoke({"task": "first"}, config)
+        final = await compile_flow(model, checkpointer=saver).ainvoke({"task": "second"}, config)
+    async with AsyncSqliteSaver.from_conn_string(db) as saver:
+        values = (await compile_flow(model, checkpointer=saver).aget_state(config)).values
+    assert values["memory"] == final["memory"] and len(values["memory"]) == 1
+    assert values["analysis"] == final["analysis"] and values["answer"]["complete"]
+    assert values["usage"] == final["usage"] and values["usage"]["planner"]["calls"] == 1
+    print("round trip ok")
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_flow_checkpoints_round_trip_under_strict_msgpack(tmp_path: Path) -> None:
+    # LangGraph reads LANGGRAPH_STRICT_MSGPACK when it is imported: a fresh interpreter.
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "LANGGRAPH_STRICT_MSGPACK": "true", "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, "-c", STRICT_ROUND_TRIP, str(tmp_path / "runs.sqlite")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=root,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "round trip ok" in done.stdout
