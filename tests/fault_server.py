@@ -71,6 +71,10 @@ class FaultServer(FakeOpenAI):
         self._faults: list[list[Any]] = []  # [role, fault, remaining or None]
         self.faults_served: list[tuple[str, str]] = []
 
+    def __enter__(self) -> FaultServer:
+        self.start()
+        return self
+
     def inject(self, role: str, fault: str, *, times: int | None = None) -> FaultServer:
         """Answer the next ``times`` calls of ``role`` (all, when ``None``) with ``fault``."""
         if fault not in FAULTS:
