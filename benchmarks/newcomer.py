@@ -216,11 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         def one(task: Task) -> TaskResult:
             workdir = Path(tempfile.mkdtemp(dir=tmp))
             result = run_task(task, timeout_s=args.timeout, workdir=workdir)
-            print(
-                f"{task.text[:60]}: {result.seconds:.1f}s ({result.cpu_seconds:.1f}s CPU)",
-                file=sys.stderr,
-                flush=True,
-            )
+            # One JSON line per finished task, so a long run's partial results survive.
+            print(json.dumps(asdict(result)), file=sys.stderr, flush=True)
             return result
 
         results = list(pool.map(one, chosen))
