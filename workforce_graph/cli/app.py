@@ -26,6 +26,7 @@ from workforce_graph.cli.errors import (
 )
 from workforce_graph.cli.execute import OutputMode, RunOptions, resume_run, start_run
 from workforce_graph.cli.show import show_run
+from workforce_graph.cli.train import train_app
 
 __all__ = ["app", "main"]
 
@@ -382,6 +383,9 @@ def graph(
         return 0
 
     _guard(debug, action)
+
+
+app.add_typer(train_app, name="train")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,225 @@
+"""``workforce-graph train sft|dpo|flow-grpo``: train the planner.
+
+Each command reads rows (see ``docs/training.md``), trains ``--base`` (``local`` is the
+bundled SmolLM2-135M, made trainable once and cached) and saves a plain model
+directory that ``--planner-model hf:DIR`` uses. Errors a user can cause end as one
+line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from workforce_graph.training.options import TrainOptions, TrainResult
+
+__all__ = ["train_app"]
+
+train_app = typer.Typer(
+    help="Train the planner: OWL's SFT then DPO, or Flow-GRPO on flow rollouts.",
+    no_args_is_help=True,
+)
+
+Data = Annotated[Path, typer.Option("--data", help="JSONL file of training rows.")]
+Base = Annotated[
+    str,
+    typer.Option(help="Hugging Face model directory, or 'local' for the bundled SmolLM2-135M."),
+]
+Out = Annotated[Path, typer.Option("--out", help="Directory for checkpoints and the model.")]
+Lr = Annotated[float | None, typer.Option("--lr", help="Learning rate.", show_default=False)]
+Epochs = Annotated[float | None, typer.Option(help="Passes over the rows.", show_default=False)]
+BatchSize = Annotated[int, typer.Option(min=1, help="Rows per device step.")]
+GradAccum = Annotated[int, typer.Option(min=1, help="Steps accumulated per update.")]
+MaxSteps = Annotated[int, typer.Option(help="Stop after this many updates (-1: all epochs).")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda (bf16 on a GPU).")]
+Lora = Annotated[bool, typer.Option("--lora", help="Train a LoRA adapter (merged on save).")]
+LoraR = Annotated[int, typer.Option(min=1, help="LoRA rank.")]
+SaveSteps = Annotated[
+    int, typer.Option(help="Checkpoint every N updates (-1: each epoch; 0: never).")
+]
+MaxLength = Annotated[int, typer.Option(min=16, help="Tokens per row; longer rows are cut.")]
+Seed = Annotated[int, typer.Option(help="Random seed.")]
+Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bar or loss log.")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
+
+
+def _options(defaults: TrainOptions, **given: Any) -> TrainOptions:
+    from dataclasses import replace
+
+    if given["device"] not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"--device must be auto, cpu or cuda, not {given['device']!r}")
+    changes = {name: value for name, value in given.items() if value is not None}
+    return replace(defaults, **changes)
+
+
+def _report(result: TrainResult, as_json: bool) -> None:
+    summary = result.summary()
+    if as_json:
+        print(json.dumps(summary))
+        return
+    sys.stderr.write(
+        f"trained {summary['rows']} rows in {summary['steps']} updates, "
+        f"loss {summary['first_loss']} -> {summary['last_loss']}, "
+        f"{summary['seconds']} s ({summary['tokens_per_s']} tokens/s); model in {result.out}\n"
+    )
+
+
+def _guard(debug: bool, action: Callable[[], None]) -> None:
+    from workforce_graph.training.base_model import BaseModelError
+    from workforce_graph.training.options import TrainingError
+    from workforce_graph.training.rows import RowFormatError
+
+    try:
+        action()
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    except (BaseModelError, RowFormatError, TrainingError, ValueError) as exc:
+        if debug:
+            traceback.print_exception(exc)
+        sys.stderr.write(f"workforce-graph: error: {str(exc).splitlines()[0]}\n")
+        raise typer.Exit(2) from None
+    except Exception as exc:
+        if debug:
+            traceback.print_exception(exc)
+        first = str(exc).strip().splitlines()
+        sys.stderr.write(
+            f"workforce-graph: error: {type(exc).__name__}: "
+            f"{first[0] if first else 'unexpected error'} (run again with --debug)\n"
+        )
+        raise typer.Exit(1) from None
+
+
+def _owl_stage(kind: str) -> Callable[..., None]:
+    def command(
+        data: Data,
+        out: Out,
+        base: Base = "local",
+        lr: Lr = None,
+        epochs: Epochs = None,
+        batch_size: BatchSize = 4,
+        grad_accum: GradAccum = 3,
+        max_steps: MaxSteps = -1,
+        device: DeviceOpt = "auto",
+        lora: Lora = False,
+        lora_r: LoraR = 16,
+        beta: Annotated[float, typer.Option(help="DPO's beta.")] = 0.1,
+        save_steps: SaveSteps = -1,
+        max_length: MaxLength = 2048,
+        seed: Seed = 0,
+        quiet: Quiet = False,
+        json_out: Json = False,
+        debug: Debug = False,
+    ) -> None:
+        def action() -> None:
+            from workforce_graph.training.options import TrainOptions
+            from workforce_graph.training.owl_stages import train_dpo, train_sft
+            from workforce_graph.training.rows import read_rows
+
+            options = _options(
+                TrainOptions(),
+                learning_rate=lr,
+                epochs=epochs,
+                batch_size=batch_size,
+                grad_accum=grad_accum,
+                max_steps=max_steps,
+                device=device,
+                lora=lora,
+                lora_r=lora_r,
+                lora_alpha=2 * lora_r,
+                beta=beta,
+                save_steps=save_steps,
+                max_length=max_length,
+                seed=seed,
+                progress=not quiet,
+            )
+            rows = read_rows(data, "sft" if kind == "sft" else "dpo")
+            train = train_sft if kind == "sft" else train_dpo
+            _report(train(rows, base=base, out=out, options=options), json_out)
+
+        _guard(debug, action)
+
+    command.__doc__ = (
+        "Supervised fine-tuning on prompt/completion (or messages) rows; OWL's defaults."
+        if kind == "sft"
+        else "DPO on prompt/chosen/rejected rows; OWL's defaults (lr 1e-5, 2 epochs)."
+    )
+    return command
+
+
+train_app.command("sft")(_owl_stage("sft"))
+train_app.command("dpo")(_owl_stage("dpo"))
+
+
+@train_app.command("flow-grpo")
+def flow_grpo(
+    out: Out,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Train once on exported flow-grpo rows (JSONL)."),
+    ] = None,
+    base: Base = "local",
+    reference: Annotated[
+        str | None,
+        typer.Option(help="Model the KL term keeps close to (default: --base itself)."),
+    ] = None,
+    lr: Lr = None,
+    epochs: Epochs = None,
+    batch_size: BatchSize = 4,
+    grad_accum: GradAccum = 2,
+    max_steps: MaxSteps = -1,
+    device: DeviceOpt = "auto",
+    lora: Lora = False,
+    lora_r: LoraR = 16,
+    clip: Annotated[float, typer.Option(help="Clip range of the ratio (both sides).")] = 0.2,
+    kl: Annotated[float, typer.Option(help="Weight of the KL term (0: none).")] = 0.001,
+    save_steps: SaveSteps = -1,
+    max_length: MaxLength = 4096,
+    seed: Seed = 0,
+    quiet: Quiet = False,
+    json_out: Json = False,
+    debug: Debug = False,
+) -> None:
+    """Flow-GRPO: clipped-ratio policy loss on per-turn advantages (AgentFlow's defaults)."""
+
+    def action() -> None:
+        from workforce_graph.training.flow_grpo import (
+            FLOW_GRPO_DEFAULTS,
+            FlowGrpoLoss,
+            train_flow_grpo,
+        )
+        from workforce_graph.training.rows import read_rows
+
+        if data is None:
+            raise ValueError("pass --data FILE (flow-grpo rows, e.g. from 'export flow-grpo')")
+        options = _options(
+            FLOW_GRPO_DEFAULTS,
+            learning_rate=lr,
+            epochs=epochs,
+            batch_size=batch_size,
+            grad_accum=grad_accum,
+            max_steps=max_steps,
+            device=device,
+            lora=lora,
+            lora_r=lora_r,
+            lora_alpha=2 * lora_r,
+            save_steps=save_steps,
+            max_length=max_length,
+            seed=seed,
+            progress=not quiet,
+        )
+        loss = FlowGrpoLoss(clip_low=clip, clip_high=clip, kl_coef=kl)
+        rows = read_rows(data, "flow-grpo")
+        result = train_flow_grpo(
+            rows, base=base, out=out, options=options, loss=loss, reference=reference
+        )
+        _report(result, json_out)
+
+    _guard(debug, action)
