@@ -43,6 +43,8 @@ _ROLE_MARKERS = {
     "You are the coordinator": "coordinator",
     "You write the final answer": "generator",
     "You check a worker's result": "verifier",
+    "You analyse the request": "query_analysis",
+    "You are the verifier": "flow_verifier",
 }
 _SUBTASK_ID = re.compile(r"Your subtask \(([^)]+)\)")
 
@@ -177,6 +179,10 @@ class FakeOpenAI:
             return self.answer
         if role == "verifier":
             return {"ok": True, "reason": ""}
+        if role == "query_analysis":
+            return {"needs": "the answer", "capabilities": ["reasoning"], "answer_form": "short"}
+        if role == "flow_verifier":
+            return {"reason": "the memory answers the request", "decision": "STOP"}
         if role == "coordinator":
             return {"assignments": _first_candidates(messages)}
         sid = subtask_id_of(messages)
@@ -193,6 +199,7 @@ class FakeOpenAI:
             "subtask_id": subtask_id_of(messages) if role == "worker" else None,
             "time": time.time(),
             "messages": messages,
+            "body": body,
         }
         with self._lock:
             self.log.append(entry)

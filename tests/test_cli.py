@@ -7,11 +7,13 @@ configuration errors run in-process through ``main()`` to keep the suite fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -153,6 +155,22 @@ class Streaming:
 
     def finished(self) -> set[str]:
         return {e["subtask_id"] for e in self.seen if e["event"] == "finished"}
+
+
+def wait_until_checkpointed(db: Path, text: str) -> None:
+    """Wait until a checkpoint write holding ``text`` is in the SQLite run store."""
+    deadline = time.monotonic() + CLI_TIMEOUT_S
+    needle = text.encode()
+    while time.monotonic() < deadline:
+        with contextlib.closing(sqlite3.connect(db, timeout=30)) as conn:
+            try:
+                rows = conn.execute("SELECT value FROM writes").fetchall()
+            except sqlite3.OperationalError:  # the table is not created yet
+                rows = []
+        if any(needle in bytes(value or b"") for (value,) in rows):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no checkpoint write holding {text!r} within {CLI_TIMEOUT_S} s")
 
 
 # -- runs ----------------------------------------------------------------------
@@ -458,7 +476,8 @@ def test_sigkill_then_resume_does_not_repeat_finished_subtasks(
                 )
             )
             thread_id = run.seen[0]["thread_id"]
-            time.sleep(1.0)  # let the finished tasks' checkpoint writes land
+            for sid in ("s1", "s2", "s4"):
+                wait_until_checkpointed(Path(cli_env["WORKFORCE_GRAPH_DB"]), f"Result of {sid}.")
             run.process.send_signal(signal.SIGKILL)
             run.process.wait(timeout=30)
         finally:
@@ -481,30 +500,85 @@ def test_sigkill_then_resume_does_not_repeat_finished_subtasks(
         assert len(fake.calls("generator")) == 1
 
 
-def test_ctrl_c_stops_cleanly_with_the_thread_id(
+@pytest.mark.parametrize(("stop", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_and_sigterm_stop_cleanly_with_the_thread_id(
     cli_env: dict[str, str],
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    stop: signal.Signals,
+    code: int,
 ) -> None:
-    with FakeOpenAI(
-        plan=[{"id": "s1", "description": "Slow", "capabilities": ["reasoning"]}],
-        worker_delays={"s1": 120},
-    ) as fake:
+    plan = [
+        {"id": "s1", "description": "Quick", "capabilities": ["reasoning"]},
+        {"id": "s2", "description": "Slow", "capabilities": ["reasoning"]},
+    ]
+    with FakeOpenAI(plan=plan, worker_delays={"s2": 120}) as fake:
         run = Streaming(cli_env, "run", "Slow task", *model_args(fake), "--events")
         try:
-            run.wait_for(lambda seen: any(e["event"] == "started" for e in seen))
-            run.process.send_signal(signal.SIGINT)
-            code = run.process.wait(timeout=60)
+            run.wait_for(lambda seen: "s1" in run.finished())
+            wait_until_checkpointed(Path(cli_env["WORKFORCE_GRAPH_DB"]), "Result of s1.")
+            run.process.send_signal(stop)
+            returncode = run.process.wait(timeout=60)
             stderr = run.process.stderr.read() if run.process.stderr else ""
         finally:
             run.process.kill()
-    thread_id = run.seen[0]["thread_id"]
-    assert code == 130
-    assert "Traceback" not in stderr
-    assert f"Interrupted run {thread_id}; resume with: workforce-graph resume {thread_id}" in stderr
-    monkeypatch.setenv("WORKFORCE_GRAPH_DB", cli_env["WORKFORCE_GRAPH_DB"])
-    _, out, _ = call(capsys, "runs", "--json")
-    assert json.loads(out)[0]["status"] == "interrupted"
+        thread_id = run.seen[0]["thread_id"]
+        assert returncode == code
+        assert "Traceback" not in stderr
+        assert (
+            f"Interrupted run {thread_id}; resume with: workforce-graph resume {thread_id}"
+            in stderr
+        )
+        monkeypatch.setenv("WORKFORCE_GRAPH_DB", cli_env["WORKFORCE_GRAPH_DB"])
+        _, out, _ = call(capsys, "runs", "--json")
+        assert json.loads(out)[0]["status"] == "interrupted"
+        fake.worker_delays.clear()
+        done = cli(cli_env, "resume", thread_id, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["complete"] is True
+    # s1 finished before the stop and was not run again.
+    assert sorted(c["subtask_id"] for c in fake.calls("worker")) == ["s1", "s2", "s2"]
+
+
+_BLOCKED_IN_A_THREAD = """
+import asyncio, sys, threading
+from workforce_graph.cli.interrupt import run_interruptibly
+
+release = threading.Event()
+
+async def work():
+    loop = asyncio.get_running_loop()
+    try:
+        print("blocked", flush=True)
+        await loop.run_in_executor(None, release.wait)  # as a local-model call is
+    except asyncio.CancelledError:
+        print("recorded", flush=True)
+        raise
+    return 0
+
+sys.exit(run_interruptibly(work()))
+"""
+
+
+@pytest.mark.parametrize(("stop", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stop_does_not_wait_for_a_thread_that_never_finishes(
+    stop: signal.Signals, code: int
+) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", _BLOCKED_IN_A_THREAD],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "blocked"
+        process.send_signal(stop)
+        # The executor thread is still blocked: only an exit that skips joining it ends.
+        assert process.wait(timeout=CLI_TIMEOUT_S) == code
+        assert process.stdout.read().strip() == "recorded"
+    finally:
+        process.kill()
 
 
 # -- plan review -----------------------------------------------------------------

@@ -9,8 +9,13 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
-from workforce_graph.default_plugins import code as code_plugin
-from workforce_graph.sandbox import ExecutionResult, LocalSandbox, SandboxError, SandboxLimits
+from workforce_graph.default_plugins.code import plugin as code_plugin
+from workforce_graph.default_plugins.code.sandbox import (
+    ExecutionResult,
+    LocalSandbox,
+    SandboxError,
+    SandboxLimits,
+)
 from workforce_graph.testing import ScriptedChatModel
 from workforce_graph.worker_runtime import run_worker
 from workforce_graph.workers import SubtaskContext, SubtaskFailed, WorkerSpec

@@ -15,9 +15,7 @@ import pytest
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import BaseTool, ToolException
 
-from workforce_graph.default_plugins import documents
-from workforce_graph.default_plugins.documents import build_documents_worker, make_document_tools
-from workforce_graph.documents import (
+from workforce_graph.default_plugins.documents import (
     BM25,
     DocumentError,
     clear_cache,
@@ -25,6 +23,11 @@ from workforce_graph.documents import (
     select_within_budget,
     split_passages,
     tokenize,
+)
+from workforce_graph.default_plugins.documents import plugin as documents
+from workforce_graph.default_plugins.documents.plugin import (
+    build_documents_worker,
+    make_document_tools,
 )
 from workforce_graph.testing import ScriptedChatModel
 from workforce_graph.worker_runtime import run_worker

@@ -16,7 +16,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from pydantic import Field
 
-from examples import agent_tool, stream_progress, subgraph_node
+from examples import agent_tool, flow_turns, stream_progress, subgraph_node
 from tests.conftest import spec
 from workforce_graph import build_workforce_graph
 from workforce_graph.testing import ScriptedChatModel, plan_reply
@@ -153,7 +153,41 @@ def test_describe_covers_failures_and_replans() -> None:
     )
 
 
-@pytest.mark.parametrize("example", [subgraph_node, agent_tool, stream_progress])
+def test_flow_turns_prints_each_turn_of_the_memory() -> None:
+    verdicts = iter(
+        [
+            {"reason": "the square is known", "decision": "CONTINUE"},
+            {"reason": "ok", "decision": "STOP"},
+        ]
+    )
+    goals = iter(["square 17", "subtract 12"])
+    model = ScriptedChatModel(
+        responders={
+            "query_analysis": {
+                "needs": "arithmetic",
+                "capabilities": ["reasoning"],
+                "answer_form": "a number",
+            },
+            "planner": lambda m: {
+                "justification": "next",
+                "context": "",
+                "sub_goal": next(goals),
+                "worker": "reasoning",
+            },
+            "executor": lambda m: "289" if "square 17" in str(m[-1].content) else "277",
+            "verifier": lambda m: next(verdicts),
+            "generator": "277",
+        }
+    )
+    state = flow_turns.solve(flow_turns.build(model, workers=WORKERS), "17 squared minus 12?")
+    assert [flow_turns.describe_turn(r) for r in state["memory"]] == [
+        "turn 1 [reasoning] square 17 -> done: 289 (CONTINUE)",
+        "turn 2 [reasoning] subtract 12 -> done: 277 (STOP)",
+    ]
+    assert state["answer"] == {"text": "277", "complete": True, "failed": []}
+
+
+@pytest.mark.parametrize("example", [subgraph_node, agent_tool, stream_progress, flow_turns])
 def test_examples_report_a_bad_model_in_one_line(
     example: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:

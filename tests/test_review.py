@@ -195,7 +195,8 @@ async def test_reject_replans_with_the_feedback(scripted: Any) -> None:
 
 async def test_a_plan_that_cannot_be_made_skips_the_review(scripted: Any) -> None:
     model = scripted(planner=plan_reply(sub("a", caps=("telepathy",))))
-    final = await reviewed_graph(model, max_plan_attempts=1).ainvoke({"task": "t"}, config())
+    graph = reviewed_graph(model, max_plan_attempts=1, plan_fallback=False)
+    final = await graph.ainvoke({"task": "t"}, config())
     assert "__interrupt__" not in final
     assert final["answer"]["text"].startswith("I could not complete this request")
 

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from workforce_graph.sandbox import (
+from workforce_graph.default_plugins.code.sandbox import (
     E2BSandbox,
     ExecutionResult,
     LocalSandbox,
@@ -34,7 +34,7 @@ from workforce_graph.sandbox import (
     SandboxLimits,
     default_sandbox,
 )
-from workforce_graph.sandbox.base import TRUNCATION_MARKER, BoundedBuffer
+from workforce_graph.default_plugins.code.sandbox.base import TRUNCATION_MARKER, BoundedBuffer
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="the local sandbox needs POSIX")
 

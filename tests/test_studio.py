@@ -146,13 +146,18 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
 async def test_studio_lists_both_graphs_with_their_context_options(studio: Studio) -> None:
     client = get_client(url=studio.url)
     assistants = await client.assistants.search()
-    assert {a["graph_id"] for a in assistants} == {"workforce", "workforce_review"}
+    assert {a["graph_id"] for a in assistants} == {"workforce", "workforce_review", "flow"}
     workforce = next(a for a in assistants if a["graph_id"] == "workforce")
     schemas = await client.assistants.get_schemas(workforce["assistant_id"])
     context = schemas["context_schema"]
     assert context is not None, "the context options are missing from the assistant's schemas"
     options = context["properties"]
     assert {"model", "planner_model", "max_replans", "verify_results"} <= set(options)
+    flow = next(a for a in assistants if a["graph_id"] == "flow")
+    flow_options = (await client.assistants.get_schemas(flow["assistant_id"]))["context_schema"]
+    assert {"max_turns", "executor_model", "memory_budget_tokens"} <= set(
+        flow_options["properties"]
+    )
 
 
 def test_studio_can_show_the_input_and_output_forms() -> None:
@@ -244,3 +249,25 @@ async def test_studio_run_context_picks_the_models(studio: Studio) -> None:
         studio.fake.responders.clear()
     assert out["answer"]["complete"] is True
     assert models == {"planner": ["big-planner"], "worker": ["fake-model"]}
+
+
+async def test_studio_runs_the_flow_and_shows_its_memory(studio: Studio) -> None:
+    def next_step(messages: list[dict[str, Any]], body: dict[str, Any]) -> Any:
+        return {"justification": "j", "context": "", "sub_goal": "greet", "worker": "reasoning"}
+
+    studio.fake.responders.update(planner=next_step)
+    try:
+        client = get_client(url=studio.url)
+        thread = await client.threads.create()
+        out: Any = await client.runs.wait(
+            thread["thread_id"], "flow", input={"task": "Greet the user"}
+        )
+    finally:
+        studio.fake.responders.clear()
+    assert out["answer"] == {"text": "Hello from the studio graph.", "complete": True, "failed": []}
+    state: Any = await client.threads.get_state(thread["thread_id"])
+    memory = state["values"]["memory"]
+    assert [(r["turn"], r["worker"], r["status"], r["verdict"]) for r in memory] == [
+        (1, "reasoning", "done", "stop")
+    ]
+    assert state["values"]["analysis"]["capabilities"] == ["reasoning"]

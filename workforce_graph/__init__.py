@@ -2,9 +2,11 @@
 
 A planner decomposes a request into a DAG of subtasks, a coordinator assigns them to
 plugin workers by declared capability, the workers run in parallel, a verifier decides
-(retry, replan, finish) and a generator writes one answer.
+(retry, replan, finish) and a generator writes one answer. The flow topology
+(:func:`build_flow_graph`) works turn by turn over an evolving memory instead.
 """
 
+from workforce_graph.flow import build_flow_graph
 from workforce_graph.graph import build_workforce_graph
 from workforce_graph.hookspecs import hookimpl
 from workforce_graph.models import ModelConfigError, ModelSet, resolve_model
@@ -27,6 +29,7 @@ __all__ = [
     "WorkforceOutput",
     "WorkforceSettings",
     "WorkforceState",
+    "build_flow_graph",
     "build_workforce_graph",
     "collect_workers",
     "get_plugin_manager",

@@ -5,7 +5,11 @@ name where one applies, and a timestamp. Consume them with
 ``graph.astream(..., stream_mode="custom")``.
 
 Events: ``plan``, ``assigned``, ``started``, ``finished``, ``failed``, ``retry``,
-``replan``, ``answer`` (and ``plan_error`` when no valid plan could be made).
+``replan``, ``answer``; ``plan_fallback`` (with the ``reason``) when no valid plan came
+and the whole request runs as one subtask, ``plan_error`` when no plan could be made.
+The flow topology adds ``turn`` (the planner's next step) and ``verdict`` (the
+verifier's STOP or CONTINUE); its executor sends ``started``, ``finished`` and
+``failed`` with the turn's id (``t1``, ``t2``, ...) as ``subtask_id``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,18 @@ from langgraph.config import get_stream_writer
 __all__ = ["EventName", "emit"]
 
 EventName = Literal[
-    "plan", "plan_error", "assigned", "started", "finished", "failed", "retry", "replan", "answer"
+    "plan",
+    "plan_fallback",
+    "plan_error",
+    "assigned",
+    "started",
+    "finished",
+    "failed",
+    "retry",
+    "replan",
+    "answer",
+    "turn",
+    "verdict",
 ]
 
 

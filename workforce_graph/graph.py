@@ -25,9 +25,10 @@ from workforce_graph.nodes.generator import make_generator
 from workforce_graph.nodes.planner import make_planner
 from workforce_graph.nodes.review import make_plan_review
 from workforce_graph.nodes.verifier import make_verifier, route_after_verification
-from workforce_graph.plugins import WorkerRegistry, collect_workers
-from workforce_graph.settings import WorkforceContext, WorkforceSettings
+from workforce_graph.plugins import usable_workers
+from workforce_graph.settings import WorkforceContext, WorkforceSettings, factory_settings
 from workforce_graph.state import WorkforceInput, WorkforceOutput, WorkforceState
+from workforce_graph.sync_api import WorkforceStateGraph
 from workforce_graph.workers import WorkerSpec
 
 __all__ = ["build_workforce_graph"]
@@ -44,15 +45,9 @@ def build_workforce_graph(
     base_url: str | None = None,
     workers: Iterable[WorkerSpec] | None = None,
     plugin_manager: pluggy.PluginManager | None = None,
-    max_replans: int = 2,
-    max_retries: int = 1,
-    max_concurrency: int = 32,
-    subtask_timeout_s: float = 300.0,
-    max_tool_calls: int = 15,
-    max_plan_attempts: int = 3,
-    max_subtasks: int = 40,
-    verify_results: bool = False,
     approve_plan: bool = False,
+    settings: WorkforceSettings | None = None,
+    **options: Any,
 ) -> StateGraph[Any, Any, Any, Any]:
     """Build the Workforce graph, uncompiled, so you choose checkpointer, store and name.
 
@@ -66,21 +61,24 @@ def build_workforce_graph(
         workers: Use exactly these workers instead of the installed plugins.
         plugin_manager: Collect workers from this plugin manager (default: the
             process-wide one, with built-ins and installed plugins).
-        max_replans: Replans after a subtask keeps failing.
-        max_retries: Re-runs of a failed subtask before replanning.
-        max_concurrency: Subtasks running at once.
-        subtask_timeout_s: Wall-clock limit of one subtask.
-        max_tool_calls: Tool calls one subtask may make.
-        max_plan_attempts: Planner calls (repairs included) to get a valid plan.
-        max_subtasks: Largest plan accepted.
-        verify_results: Check each result with the verifier model (doubles cost).
         approve_plan: Pause after each plan (replans included) for a person to
             approve, edit or reject it (node ``review_plan``; needs a checkpointer;
             see ``workforce_graph.nodes.review``).
+        settings: The run options as one :class:`WorkforceSettings`.
+        **options: Any field of :class:`WorkforceSettings` (``max_replans``,
+            ``max_retries``, ``max_concurrency``, ``subtask_timeout_s``,
+            ``max_tool_calls``, ``max_plan_attempts``, ``max_subtasks``,
+            ``verify_results``, ...), applied over ``settings``. Each can also be set
+            per run through :data:`WorkforceContext`.
 
     Returns:
         An uncompiled ``StateGraph``; input ``{"task": ...}`` or ``{"messages": [...]}``,
-        output with ``answer`` and the answer as the last message.
+        output with ``answer`` and the answer as the last message. Its compiled graph
+        offers the synchronous ``invoke`` and ``stream`` too.
+
+    Raises:
+        TypeError: An option that is not a setting.
+        ValueError: A setting out of bounds, or no worker available.
 
     Example:
         >>> from langgraph.checkpoint.memory import InMemorySaver
@@ -89,32 +87,14 @@ def build_workforce_graph(
         >>> await graph.ainvoke({"task": "Compare X and Y"},
         ...     {"configurable": {"thread_id": "1"}})  # doctest: +SKIP
     """
-    registry = (
-        WorkerRegistry.of(workers) if workers is not None else collect_workers(plugin_manager)
-    )
-    if not registry.available:
-        raise ValueError(
-            "no worker is available: "
-            + (
-                "; ".join(str(p) for p in registry.problems)
-                or "install or register a worker plugin"
-            )
-        )
+    run_settings = factory_settings(settings, options, factory="build_workforce_graph")
+    registry = usable_workers(workers, plugin_manager)
     deps = NodeDeps(
         registry=registry,
         models=ModelSet(default=model, roles=dict(role_models or {}), base_url=base_url),
-        settings=WorkforceSettings(
-            max_replans=max_replans,
-            max_retries=max_retries,
-            max_concurrency=max_concurrency,
-            subtask_timeout_s=subtask_timeout_s,
-            max_tool_calls=max_tool_calls,
-            max_plan_attempts=max_plan_attempts,
-            max_subtasks=max_subtasks,
-            verify_results=verify_results,
-        ),
+        settings=run_settings,
     )
-    graph = StateGraph(
+    graph = WorkforceStateGraph(
         WorkforceState,
         context_schema=WorkforceContext,
         input_schema=WorkforceInput,

@@ -31,6 +31,7 @@ __all__ = [
     "collect_workers",
     "get_plugin_manager",
     "new_plugin_manager",
+    "usable_workers",
 ]
 
 ENTRY_POINT_GROUP = "workforce_graph"
@@ -39,9 +40,9 @@ PLUGINS_ENV = "WORKFORCE_GRAPH_PLUGINS"
 
 DEFAULT_PLUGINS: dict[str, str] = {
     "reasoning": "workforce_graph.default_plugins.reasoning",
-    "code": "workforce_graph.default_plugins.code",
+    "code": "workforce_graph.default_plugins.code.plugin",
     "web": "workforce_graph.default_plugins.web",
-    "documents": "workforce_graph.default_plugins.documents",
+    "documents": "workforce_graph.default_plugins.documents.plugin",
 }
 
 
@@ -181,4 +182,24 @@ def collect_workers(pm: pluggy.PluginManager | None = None) -> WorkerRegistry:
             continue
         for spec in pending:
             registry.add(spec, plugin=plugin)
+    return registry
+
+
+def usable_workers(
+    workers: Iterable[WorkerSpec] | None = None, pm: pluggy.PluginManager | None = None
+) -> WorkerRegistry:
+    """The registry a graph is built on: exactly ``workers``, else the plugins' workers.
+
+    Raises:
+        ValueError: No worker is available (the message says why).
+    """
+    registry = WorkerRegistry.of(workers) if workers is not None else collect_workers(pm)
+    if not registry.available:
+        raise ValueError(
+            "no worker is available: "
+            + (
+                "; ".join(str(p) for p in registry.problems)
+                or "install or register a worker plugin"
+            )
+        )
     return registry

@@ -1,47 +1,126 @@
-"""Run budgets and options: set when the graph is built, overridable per run.
+"""Run options: declared once, here; set when the graph is built, overridable per run.
 
-The factory's keyword options become :class:`WorkforceSettings`. A run may override any
-of them through LangGraph's runtime context (:class:`WorkforceContext`), which is also
-what LangGraph Studio shows as the assistant's configurable options.
+:class:`WorkforceSettings` is the single list of run options with their defaults, help
+text and bounds. Everything else derives from it: the factory's keyword options
+(``build_workforce_graph(max_replans=1)``), :data:`WorkforceContext` (the per-run
+overrides, which LangGraph Studio shows as the assistant's configuration) and the CLI's
+budget options (``--max-replans``, ...). Adding a setting is one :func:`setting` line.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from typing import Any
+from dataclasses import MISSING, Field, dataclass, field, fields, make_dataclass, replace
+from typing import Any, get_type_hints
 
-__all__ = ["WorkforceContext", "WorkforceSettings"]
+from workforce_graph.structured import STRUCTURED_METHODS, StructuredMethod
+
+__all__ = [
+    "ROLE_MODEL_OPTIONS",
+    "WorkforceContext",
+    "WorkforceSettings",
+    "check_setting",
+    "factory_settings",
+    "setting",
+    "setting_fields",
+]
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    minimum: float | None = None,
+    above: float | None = None,
+    flag: str | None = None,
+    choices: tuple[Any, ...] | None = None,
+) -> Any:
+    """Declare one run option.
+
+    Args:
+        default: The built-in value.
+        help: One sentence, shown by the CLI's ``--help`` and in the docs.
+        minimum: Smallest value allowed.
+        above: The value must be greater than this.
+        flag: The CLI option's name, when not ``--`` plus the name with dashes.
+        choices: The values allowed, when only a few are.
+    """
+    return field(
+        default=default,
+        metadata={
+            "help": help,
+            "minimum": minimum,
+            "above": above,
+            "flag": flag,
+            "choices": choices,
+        },
+    )
+
+
+def check_setting(name: str, value: Any) -> None:
+    """Raise ``ValueError`` when ``value`` is out of the bounds declared for ``name``."""
+    meta = _FIELDS[name].metadata
+    if value is None:
+        return
+    if meta["minimum"] is not None and value < meta["minimum"]:
+        raise ValueError(f"{name} must be >= {meta['minimum']:g}, not {value!r}")
+    if meta["above"] is not None and value <= meta["above"]:
+        raise ValueError(f"{name} must be > {meta['above']:g}, not {value!r}")
+    if meta["choices"] is not None and value not in meta["choices"]:
+        raise ValueError(f"{name} must be one of {', '.join(meta['choices'])}, not {value!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
 class WorkforceSettings:
-    """Budgets of one run. Counted in state, never left to ``recursion_limit``."""
+    """Budgets and options of one run. Counted in state, never left to ``recursion_limit``."""
 
-    max_replans: int = 2
-    """Replans after failed verification (2, as in the OWL paper)."""
-    max_retries: int = 1
-    """Re-runs of a failed subtask before the plan is given up on."""
-    max_concurrency: int = 32
-    """Subtasks running at once."""
-    subtask_timeout_s: float = 300.0
-    """Wall-clock limit of one subtask."""
-    max_tool_calls: int = 15
-    """Tool calls one subtask may make (15, as in the OWL paper)."""
-    max_plan_attempts: int = 3
-    """Planner calls to get a valid plan (repairs included) before the run ends."""
-    max_subtasks: int = 40
-    verify_results: bool = False
-    """Check each result with the verifier model (doubles the cost of a run)."""
+    max_replans: int = setting(
+        2, "Replans after a subtask keeps failing (2, as in the OWL paper).", minimum=0
+    )
+    max_retries: int = setting(
+        1, "Re-runs of a failed subtask before the plan is given up on.", minimum=0
+    )
+    max_concurrency: int = setting(32, "Subtasks running at once.", minimum=1)
+    subtask_timeout_s: float = setting(
+        300.0, "Wall-clock limit of one subtask, in seconds.", above=0, flag="--timeout"
+    )
+    max_tool_calls: int = setting(
+        15, "Tool calls one subtask may make (15, as in the OWL paper).", minimum=0
+    )
+    max_plan_attempts: int = setting(
+        3, "Planner calls (repairs included) to get a valid plan before the run ends.", minimum=1
+    )
+    max_subtasks: int = setting(40, "Largest plan accepted, in subtasks.", minimum=1)
+    verify_results: bool = setting(
+        False, "Check each result with the verifier model (doubles the cost of a run)."
+    )
+    plan_fallback: bool = setting(
+        True,
+        "With no valid plan after the planner's attempts, run the whole request as one "
+        "subtask on the most general worker (the answer says so) instead of ending the run.",
+    )
+    # setting() returns a dataclasses.field(); ruff cannot tell for a Literal alias.
+    structured_output: StructuredMethod = setting(  # noqa: RUF009
+        "auto",
+        "How structured replies are asked for: auto finds out what each model server "
+        "supports; json_schema, function_calling or json_mode forces one method.",
+        choices=STRUCTURED_METHODS,
+    )
+    max_turns: int = setting(
+        10, "Flow topology: planner turns before it answers anyway, incomplete.", minimum=1
+    )
+    max_run_s: float = setting(
+        900.0,
+        "Flow topology: seconds the run's turns may take, counted in state (a resumed "
+        "run goes on with what is left).",
+        above=0,
+    )
+    memory_budget_tokens: int = setting(
+        600, "Flow topology: tokens of memory in the planner's and verifier's prompts.", minimum=50
+    )
 
     def __post_init__(self) -> None:
-        for name in ("max_replans", "max_retries", "max_tool_calls"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0")
-        for name in ("max_concurrency", "max_plan_attempts", "max_subtasks"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
-        if self.subtask_timeout_s <= 0:
-            raise ValueError("subtask_timeout_s must be > 0")
+        for f in fields(self):
+            check_setting(f.name, getattr(self, f.name))
 
     def overridden(self, context: Any) -> WorkforceSettings:
         """These settings with the non-``None`` options of a run's context applied."""
@@ -55,20 +134,62 @@ class WorkforceSettings:
         return replace(self, **changes) if changes else self
 
 
-@dataclass
-class WorkforceContext:
-    """Per-run options (LangGraph runtime context). ``None`` keeps the built-in value."""
+_FIELDS: dict[str, Field[Any]] = {f.name: f for f in fields(WorkforceSettings)}
+_TYPES: dict[str, Any] = get_type_hints(WorkforceSettings)
 
-    model: str | None = None
-    """Default model for every role, e.g. ``openai:gpt-4o`` or ``local``."""
-    planner_model: str | None = None
-    coordinator_model: str | None = None
-    worker_model: str | None = None
-    verifier_model: str | None = None
-    generator_model: str | None = None
-    max_replans: int | None = None
-    max_retries: int | None = None
-    max_concurrency: int | None = None
-    subtask_timeout_s: float | None = None
-    max_tool_calls: int | None = None
-    verify_results: bool | None = None
+
+def setting_fields() -> list[tuple[Field[Any], Any]]:
+    """Each setting's dataclass field and its type, in declaration order."""
+    return [(f, _TYPES[f.name]) for f in _FIELDS.values()]
+
+
+def factory_settings(
+    settings: WorkforceSettings | None, options: dict[str, Any], *, factory: str
+) -> WorkforceSettings:
+    """A graph factory's settings: ``settings`` with its keyword ``options`` applied.
+
+    Raises:
+        TypeError: An option that is not a setting.
+        ValueError: A setting out of bounds.
+    """
+    unknown = sorted(set(options) - set(_FIELDS))
+    if unknown:
+        raise TypeError(
+            f"{factory}() got unknown option(s) {', '.join(unknown)}; "
+            f"the settings are {', '.join(_FIELDS)}"
+        )
+    return replace(settings or WorkforceSettings(), **options)
+
+
+ROLE_MODEL_OPTIONS: dict[str, str] = {
+    "model": "Default model for every role, e.g. ``openai:gpt-4o`` or ``local``.",
+    "planner_model": "Model for the planner.",
+    "coordinator_model": "Model for the coordinator.",
+    "worker_model": "Model for the workers.",
+    "verifier_model": "Model for the verifier.",
+    "generator_model": "Model for the generator.",
+    "query_analysis_model": "Flow topology: model for the query analysis.",
+    "executor_model": "Flow topology: model the chosen worker thinks with.",
+}
+"""Per-run model choices, beside the settings (the factory takes models, not names)."""
+
+WorkforceContext: Any = make_dataclass(
+    "WorkforceContext",
+    [(name, str | None, field(default=None)) for name in ROLE_MODEL_OPTIONS]
+    + [
+        (f.name, _TYPES[f.name] | None, field(default=None))
+        for f in _FIELDS.values()
+        if f.default is not MISSING
+    ],
+)
+"""Per-run options (LangGraph runtime context): the role models and every setting of
+:class:`WorkforceSettings`, each ``None`` by default, which keeps the graph's value.
+
+Example:
+    >>> await graph.ainvoke(inputs, config,
+    ...     context=WorkforceContext(max_replans=0, max_subtasks=5))  # doctest: +SKIP
+"""
+WorkforceContext.__module__ = __name__
+WorkforceContext.__doc__ = (
+    "Per-run options (LangGraph runtime context). ``None`` keeps the graph's value."
+)

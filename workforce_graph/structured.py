@@ -4,8 +4,12 @@ Every way ``with_structured_output`` fails (see docs/models.md: a plain ``ValueE
 for empty content, pydantic ``ValidationError``, ``LengthFinishReasonError``, a silent
 ``None``, ``OutputParserException``) ends here as a repair attempt with the error shown
 to the model, and after ``attempts`` tries as :class:`StructuredOutputError`.
-Providers without JSON-schema output fall back to function calling, then to JSON mode
-with the schema in the prompt.
+Which structured-output method a server supports is found out, not assumed: a server that
+rejects ``response_format``/``json_schema`` (HTTP 400, 422, or 500 as llama.cpp's Python
+server answers) is asked again with function calling, then JSON mode with the schema in
+the prompt, then plain text. The method that worked is remembered per (base URL, model)
+for the rest of the process, so the discovery costs one failed call, not one per call.
+``method`` forces one instead (``--structured-output``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import json
 import re
 import weakref
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel
@@ -24,9 +28,20 @@ from pydantic import BaseModel, ValidationError
 
 from workforce_graph.usage import UsageMeter
 
-__all__ = ["StructuredOutputError", "structured_call"]
+__all__ = [
+    "STRUCTURED_METHODS",
+    "StructuredMethod",
+    "StructuredOutputError",
+    "forget_learned_methods",
+    "learned_method",
+    "structured_call",
+]
 
 T = TypeVar("T", bound=BaseModel)
+
+StructuredMethod = Literal["auto", "json_schema", "function_calling", "json_mode"]
+"""``auto`` discovers what the server supports; the others force one method."""
+STRUCTURED_METHODS: tuple[StructuredMethod, ...] = get_args(StructuredMethod)
 
 _METHODS = ("json_schema", "function_calling", "json_mode")
 
@@ -35,15 +50,78 @@ class StructuredOutputError(RuntimeError):
     """The model did not produce valid structured output within the allowed attempts."""
 
 
-def _unsupported_method(exc: Exception) -> bool:
-    """Errors meaning "this provider cannot do this method", as opposed to a bad reply."""
+_REJECTION_MARKERS = (
+    "response_format",
+    "json_schema",
+    "json_object",
+    "not supported",
+    "unsupported",
+    "tool_choice",
+    "tools",
+    "function",
+)
+
+
+def _rejects_method(exc: Exception) -> bool:
+    """Errors meaning "this server cannot do this method", as opposed to a bad reply.
+
+    Any HTTP status counts (servers disagree: OpenAI says 400, vLLM 400 or 422,
+    llama-cpp-python's server 500 with a pydantic message about ``response_format``)
+    as long as the message is about the request's format, tools or schema.
+    """
     if isinstance(exc, NotImplementedError | TypeError):
         return True
+    status = getattr(exc, "status_code", None)
+    http_error = isinstance(status, int) and status >= 400
+    if not (http_error or type(exc).__name__ == "ValueError"):
+        return False
     text = str(exc).lower()
-    return any(
-        marker in text
-        for marker in ("response_format", "json_schema", "not supported", "unsupported")
-    ) and type(exc).__name__ in {"BadRequestError", "UnprocessableEntityError", "ValueError"}
+    return any(marker in text for marker in _REJECTION_MARKERS)
+
+
+_LEARNED: dict[tuple[str, str], str] = {}
+"""The method each (base URL, model) was found to support, for the process's lifetime."""
+
+
+def _server_key(model: BaseChatModel) -> tuple[str, str]:
+    base = next(
+        (
+            str(value)
+            for attr in ("openai_api_base", "base_url", "anthropic_api_url")
+            if (value := getattr(model, attr, None))
+        ),
+        "",
+    )
+    name = next(
+        (str(value) for attr in ("model_name", "model") if (value := getattr(model, attr, None))),
+        "",
+    )
+    # A model without a name (a test double) is its own server.
+    return (base, name) if name else (f"{type(model).__name__}@{id(model)}", "")
+
+
+def learned_method(model: BaseChatModel) -> str | None:
+    """The structured-output method found to work with ``model``'s server, if any yet."""
+    return _LEARNED.get(_server_key(model))
+
+
+def forget_learned_methods() -> None:
+    """Forget every discovered method (tests; a server that was upgraded)."""
+    _LEARNED.clear()
+
+
+def _methods_to_try(model: BaseChatModel, method: StructuredMethod) -> list[str]:
+    if method != "auto":
+        return [method]
+    learned = learned_method(model)
+    if learned is None:
+        return list(_METHODS)
+    # Methods before the learned one were rejected: never ask for them again.
+    return list(_METHODS[_METHODS.index(learned) :]) if learned in _METHODS else []
+
+
+def _remember(model: BaseChatModel, method: str) -> None:
+    _LEARNED[_server_key(model)] = method
 
 
 def _json_from_text(text: str) -> Any:
@@ -63,6 +141,7 @@ async def structured_call(
     attempts: int = 3,
     meter: UsageMeter | None = None,
     config: RunnableConfig | None = None,
+    method: StructuredMethod = "auto",
 ) -> T:
     """Ask ``model`` for an instance of ``schema``, repairing invalid replies.
 
@@ -73,6 +152,8 @@ async def structured_call(
         attempts: Total tries, repairs included.
         meter: Records token usage of every call.
         config: Passed to the model (callbacks, tags).
+        method: ``auto`` finds out what the server supports (see the module docs);
+            another value forces that method, and a server rejecting it is an error.
 
     Returns:
         The validated instance.
@@ -81,23 +162,28 @@ async def structured_call(
         StructuredOutputError: When no attempt produced a valid instance.
     """
     history = list(messages)
-    methods = list(_METHODS)
+    methods = _methods_to_try(model, method)
+    forced = method != "auto"
     errors: list[str] = []
     tries = 0
     while tries < attempts:
-        method = methods[0] if methods else "text"
+        current = methods[0] if methods else "text"
         tries += 1
         try:
-            if method == "text":
+            if current == "text":
                 reply = await model.ainvoke(_with_schema_prompt(history, schema), config=config)
+                if not forced:
+                    _remember(model, "text")
                 if meter:
                     meter.record(reply)
                 raw: BaseMessage | None = reply
                 parsed: Any = schema.model_validate(_json_from_text(str(reply.content)))
             else:
-                runnable = _structured_runnable(model, schema, method)
-                prompt = _with_schema_prompt(history, schema) if method == "json_mode" else history
+                runnable = _structured_runnable(model, schema, current)
+                prompt = _with_schema_prompt(history, schema) if current == "json_mode" else history
                 out = await runnable.ainvoke(prompt, config=config)
+                if not forced:
+                    _remember(model, current)
                 raw = out.get("raw") if isinstance(out, dict) else None
                 if meter and isinstance(raw, AIMessage):
                     meter.record(raw)
@@ -114,9 +200,10 @@ async def structured_call(
             return parsed  # type: ignore[no-any-return]
         except (ValidationError, OutputParserException, ValueError, json.JSONDecodeError) as exc:
             if (
-                _unsupported_method(exc)
-                and method != "text"
-                and not isinstance(exc, ValidationError)
+                not forced
+                and _rejects_method(exc)
+                and current != "text"
+                and not isinstance(exc, ValidationError | OutputParserException)
             ):
                 methods.pop(0)
                 tries -= 1
@@ -130,7 +217,7 @@ async def structured_call(
                 ),
             ]
         except Exception as exc:
-            if _unsupported_method(exc) and method != "text":
+            if not forced and _rejects_method(exc) and current != "text":
                 methods.pop(0)
                 tries -= 1
                 continue

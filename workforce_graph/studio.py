@@ -9,18 +9,22 @@ Studio as the assistant's configuration) or ``$WORKFORCE_GRAPH_MODEL`` and
 * ``graph`` (assistant ``workforce``): the Workforce graph.
 * ``review_graph`` (assistant ``workforce_review``): the same, pausing after each plan
   for a person to approve, edit or reject it (see :mod:`workforce_graph.nodes.review`).
+* ``flow_graph`` (assistant ``flow``): the flow topology (see :mod:`workforce_graph.flow`);
+  its state shows the query analysis and the memory of turns.
 
 Example:
-    Serve both on http://127.0.0.1:2024 from the repository root::
+    Serve them on http://127.0.0.1:2024 from the repository root::
 
         langgraph dev --no-browser
 """
 
 from __future__ import annotations
 
+from workforce_graph.flow import build_flow_graph
 from workforce_graph.graph import build_workforce_graph
 
-__all__ = ["graph", "review_graph"]
+__all__ = ["flow_graph", "graph", "review_graph"]
 
 graph = build_workforce_graph().compile(name="workforce")
 review_graph = build_workforce_graph(approve_plan=True).compile(name="workforce_review")
+flow_graph = build_flow_graph().compile(name="flow")

@@ -1,10 +1,11 @@
 """A scripted chat model for testing graphs and plugins offline.
 
 :class:`ScriptedChatModel` subclasses LangChain's ``GenericFakeChatModel``: instead of a
-fixed list of replies it asks one function per role (recognised from the system
-prompt), so replies stay right when workers run concurrently in any order. It supports
-``bind_tools``, reports token usage (about four characters a token) and can add a
-fixed latency to every call, which is what ``benchmarks/orchestration.py`` measures.
+fixed list of replies it asks one function per role (read from the call's
+``workforce:<role>`` tag, see :mod:`workforce_graph.roles`), so replies stay right when
+workers run concurrently in any order. It supports ``bind_tools``, reports token usage
+(about four characters a token) and can add a fixed latency to every call, which is
+what ``benchmarks/orchestration.py`` measures.
 """
 
 from __future__ import annotations
@@ -19,32 +20,24 @@ from typing import Any
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from pydantic import Field
+
+from workforce_graph.roles import role_from_run
 
 __all__ = ["Reply", "ScriptedChatModel", "plan_reply", "role_of"]
 
 Reply = str | AIMessage | dict[str, Any] | BaseException
 Responder = Callable[[list[BaseMessage]], Reply]
 
-_ROLE_MARKERS = {
-    "You are the planner": "planner",
-    "You are the coordinator": "coordinator",
-    "You write the final answer": "generator",
-    "You check a worker's result": "verifier",
-}
 
-
-def role_of(messages: Sequence[BaseMessage]) -> str:
-    """``planner``, ``coordinator``, ``generator``, ``verifier`` or ``worker``."""
-    for message in messages:
-        if isinstance(message, SystemMessage):
-            for marker, role in _ROLE_MARKERS.items():
-                if str(message.content).startswith(marker):
-                    return role
-    return "worker"
+def role_of(run_manager: Any) -> str:
+    """The role of a model call from its run's tags and metadata (``worker`` if none)."""
+    if run_manager is None:
+        return "worker"
+    return role_from_run(run_manager.tags, run_manager.metadata) or "worker"
 
 
 def plan_reply(*subtasks: dict[str, Any]) -> dict[str, Any]:
@@ -81,8 +74,8 @@ class ScriptedChatModel(GenericFakeChatModel):
     bound_tools: list[Any] = Field(default_factory=list)
     lock: Any = Field(default_factory=threading.Lock, exclude=True)
 
-    def _reply(self, messages: list[BaseMessage]) -> AIMessage:
-        role = role_of(messages)
+    def _reply(self, messages: list[BaseMessage], run_manager: Any = None) -> AIMessage:
+        role = role_of(run_manager)
         prompt = "\n".join(str(m.content) for m in messages)
         with self.lock:
             self.calls.append({"role": role, "prompt": prompt})
@@ -114,7 +107,7 @@ class ScriptedChatModel(GenericFakeChatModel):
     ) -> ChatResult:
         if self.latency_s:
             time.sleep(self.latency_s)
-        return ChatResult(generations=[ChatGeneration(message=self._reply(messages))])
+        return ChatResult(generations=[ChatGeneration(message=self._reply(messages, run_manager))])
 
     async def _agenerate(
         self,
@@ -125,7 +118,7 @@ class ScriptedChatModel(GenericFakeChatModel):
     ) -> ChatResult:
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
-        return ChatResult(generations=[ChatGeneration(message=self._reply(messages))])
+        return ChatResult(generations=[ChatGeneration(message=self._reply(messages, run_manager))])
 
     def bind_tools(
         self, tools: Sequence[Any], **kwargs: Any

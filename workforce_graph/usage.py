@@ -5,10 +5,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from langchain_core.messages import BaseMessage
+from typing_extensions import TypedDict
 
-from workforce_graph.state import Usage
+__all__ = ["Usage", "UsageMeter", "add_usage"]
 
-__all__ = ["UsageMeter"]
+
+class Usage(TypedDict):
+    calls: int
+    input_tokens: int
+    output_tokens: int
+
+
+def add_usage(left: dict[str, Usage] | None, right: dict[str, Usage] | None) -> dict[str, Usage]:
+    """Reducer summing token usage per key (``planner``, ``worker:web``, ...).
+
+    ``None`` as the update starts the count afresh (a new run on a finished thread).
+    """
+    if right is None:
+        return {}
+    merged: dict[str, Usage] = {k: Usage(**v) for k, v in (left or {}).items()}
+    for key, usage in (right or {}).items():
+        base = merged.get(key, Usage(calls=0, input_tokens=0, output_tokens=0))
+        merged[key] = Usage(
+            calls=base["calls"] + usage["calls"],
+            input_tokens=base["input_tokens"] + usage["input_tokens"],
+            output_tokens=base["output_tokens"] + usage["output_tokens"],
+        )
+    return merged
 
 
 @dataclass

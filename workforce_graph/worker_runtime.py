@@ -5,12 +5,21 @@ on, nothing else: its prompt does not grow with the plan. Whatever goes wrong (a
 exception, the wall-clock timeout, too many tool calls, a declared failure) comes back
 as a failed result with a reason, never as an exception, so one node can decide what
 happens next.
+
+The built-in tool loop is small and written here rather than built on LangChain's
+``create_agent`` with its ``ToolCallLimitMiddleware``: a tool raising
+:class:`~workforce_graph.workers.SubtaskFailed` must end the subtask at once with that
+reason (an agent turns tool errors into messages for the model), the tool-call budget
+is the subtask's and counts calls across turns before they run, and an agent graph per
+subtask would add its own supersteps to every subtask of a plan (the orchestration
+benchmark counts each). Like the agent's tool node, it runs the tool calls of one model
+turn concurrently.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
@@ -18,20 +27,22 @@ from langchain_core.messages import (
     BaseMessage,
     HumanMessage,
     SystemMessage,
+    ToolCall,
     ToolMessage,
 )
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
 from langchain_core.tools import BaseTool
 
+from workforce_graph.prompts import render_subtask_prompt
 from workforce_graph.usage import UsageMeter
 from workforce_graph.workers import SubtaskContext, SubtaskFailed, WorkerSpec, _current_subtask
 
-__all__ = ["DEFAULT_MAX_TOOL_CALLS", "WorkerResult", "render_subtask_prompt", "run_worker"]
+__all__ = ["DEFAULT_MAX_TOOL_CALLS", "WorkerResult", "run_worker"]
 
 DEFAULT_MAX_TOOL_CALLS = 15
 """Per-subtask tool-call budget, as in the OWL paper."""
 
-BRIEF_RESULT_CHARS = 2_000
 FAILED_PREFIX = "FAILED:"
 
 _RESULT_RULES = (
@@ -46,25 +57,6 @@ class WorkerResult(TypedDict):
     result: str
     reason: str | None
     tool_calls: int
-
-
-def brief(text: str, limit: int = BRIEF_RESULT_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 15].rstrip() + " ...[truncated]"
-
-
-def render_subtask_prompt(context: SubtaskContext) -> str:
-    """The user message a worker gets: request, subtask, dependency results, files."""
-    parts = [f"Overall request (for context only):\n{context['request']}"]
-    parts.append(f"Your subtask ({context['subtask_id']}):\n{context['description']}")
-    if context["dependency_results"]:
-        deps = "\n\n".join(
-            f"[{dep_id}]\n{brief(result)}"
-            for dep_id, result in context["dependency_results"].items()
-        )
-        parts.append(f"Results of the subtasks this one depends on:\n{deps}")
-    if context["attachments"]:
-        parts.append("Files given with the request: " + ", ".join(context["attachments"]))
-    return "\n\n".join(parts)
 
 
 def _failed(reason: str, tool_calls: int = 0) -> WorkerResult:
@@ -115,45 +107,58 @@ async def _tool_loop(
     ]
     tools: dict[str, BaseTool] = {t.name: t for t in spec.tools}
     bound = model.bind_tools(list(spec.tools)) if tools else model
+    # Tools run under the worker's tags and metadata but under their own run names.
+    tool_config = cast(RunnableConfig, {k: v for k, v in (config or {}).items() if k != "run_name"})
+    turn = 0
     while True:
-        reply = await bound.ainvoke(messages, config=config)
+        turn += 1
+        reply = await bound.ainvoke(
+            messages, config=merge_configs(config, {"metadata": {"turn": turn}})
+        )
         meter.record(reply)
         if not isinstance(reply, AIMessage) or not reply.tool_calls:
             return _finished(str(reply.content), counter[0])
         messages.append(reply)
-        for call in reply.tool_calls:
-            counter[0] += 1
-            if counter[0] > max_tool_calls:
-                return _failed(
-                    f"tool-call budget exceeded ({max_tool_calls} calls allowed)", counter[0]
-                )
-            tool = tools.get(call["name"])
-            if tool is None:
-                messages.append(
-                    ToolMessage(
-                        f"Error: there is no tool named {call['name']!r}; "
-                        f"available: {', '.join(tools)}",
-                        tool_call_id=call["id"] or "",
-                        status="error",
-                    )
-                )
-                continue
-            try:
-                output = await tool.ainvoke(call, config=config)
-            except SubtaskFailed as exc:
-                return _failed(f"{call['name']}: {exc.reason}", counter[0])
-            except Exception as exc:
-                # The model may fix its arguments; the budget stops it from trying forever.
-                output = ToolMessage(
-                    f"Error: {type(exc).__name__}: {exc}",
-                    tool_call_id=call["id"] or "",
-                    status="error",
-                )
-            messages.append(
-                output
-                if isinstance(output, ToolMessage)
-                else ToolMessage(str(output), tool_call_id=call["id"] or "")
+        counter[0] += len(reply.tool_calls)
+        if counter[0] > max_tool_calls:
+            return _failed(
+                f"tool-call budget exceeded ({max_tool_calls} calls allowed)", counter[0]
             )
+        outputs = await asyncio.gather(
+            *(_call_tool(tools, call, tool_config) for call in reply.tool_calls)
+        )
+        for output in outputs:
+            if isinstance(output, SubtaskFailed):
+                return _failed(output.reason, counter[0])
+        messages.extend(o for o in outputs if isinstance(o, ToolMessage))
+
+
+async def _call_tool(
+    tools: dict[str, BaseTool], call: ToolCall, config: RunnableConfig | None
+) -> ToolMessage | SubtaskFailed:
+    """One tool call's message for the model, or the failure that ends the subtask."""
+    call_id = call["id"] or ""
+    tool = tools.get(call["name"])
+    if tool is None:
+        return ToolMessage(
+            f"Error: there is no tool named {call['name']!r}; available: {', '.join(tools)}",
+            tool_call_id=call_id,
+            status="error",
+        )
+    try:
+        output = await tool.ainvoke(call, config=config)
+    except SubtaskFailed as exc:
+        return SubtaskFailed(f"{call['name']}: {exc.reason}")
+    except Exception as exc:
+        # The model may fix its arguments; the budget stops it from trying forever.
+        return ToolMessage(
+            f"Error: {type(exc).__name__}: {exc}", tool_call_id=call_id, status="error"
+        )
+    return (
+        output
+        if isinstance(output, ToolMessage)
+        else ToolMessage(str(output), tool_call_id=call_id)
+    )
 
 
 async def run_worker(
@@ -210,7 +215,11 @@ async def run_worker(
     except SubtaskFailed as exc:
         return _failed(exc.reason, counter[0])
     except asyncio.CancelledError:
-        raise
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # the run is being stopped: let the cancellation through
+        # The worker's own code raised it (say, a client that gave up): its failure.
+        return _failed("the worker's run was cancelled before it finished", counter[0])
     except Exception as exc:
         return _failed(f"{type(exc).__name__}: {exc}", counter[0])
     finally:

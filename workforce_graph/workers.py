@@ -56,7 +56,9 @@ class SubtaskContext(TypedDict):
     description: str
     capabilities: list[str]
     dependency_results: dict[str, str]
-    """Brief results of the subtasks this one depends on, by subtask id."""
+    """Results of the subtasks this one depends on, by subtask id, each cut to
+    ``prompts.BRIEF_RESULT_CHARS`` characters (the same for the built-in tool loop and
+    for custom worker factories)."""
     attachments: list[str]
     """Paths of the files given with the request."""
 
@@ -161,24 +163,6 @@ class WorkerSpec:
         if self.unavailable_reason:
             card["unavailable_reason"] = self.unavailable_reason
         return card
-
-
-def describe_workers(specs: Sequence[WorkerSpec]) -> str:
-    """The workers' declarations as compact text for a prompt.
-
-    Text rather than JSON: about half the tokens, which small local models need.
-    """
-    lines = []
-    for spec in specs:
-        lines.append(f"- {spec.name}: {spec.description.strip()}")
-        lines.append(f"  capabilities: {', '.join(spec.capabilities)}")
-        if spec.tools:
-            lines.append(f"  tools: {', '.join(t.name for t in spec.tools)}")
-        if spec.limitations:
-            lines.append(f"  cannot: {'; '.join(spec.limitations)}")
-        if spec.examples:
-            lines.append(f"  good at, e.g.: {'; '.join(spec.examples)}")
-    return "\n".join(lines)
 
 
 _current_subtask: ContextVar[SubtaskContext | None] = ContextVar(

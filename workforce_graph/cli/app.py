@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,21 +14,35 @@ try:  # typer >= 0.24 vendors click; older versions use click itself
 except ImportError:  # pragma: no cover - depends on the installed typer
     import click  # type: ignore[no-redef]
 
-from workforce_graph.cli.errors import (
-    EXIT_CODES_HELP,
-    EXIT_INCOMPLETE,
-    EXIT_INTERRUPTED,
-    EXIT_USAGE,
-    CliError,
-    explain,
+from workforce_graph.cli.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_USAGE
+from workforce_graph.cli.evaluate import eval_command
+from workforce_graph.cli.execute import RunOptions, resume_run, start_run
+from workforce_graph.cli.export import export_command
+from workforce_graph.cli.interrupt import run_interruptibly
+from workforce_graph.cli.options import (
+    PROG,
+    BaseUrl,
+    CoordinatorModel,
+    Db,
+    Debug,
+    Events,
+    GeneratorModel,
+    Json,
+    Model,
+    PlannerModel,
+    TopologyName,
+    TopologyOption,
+    VerifierModel,
+    WorkerModel,
+    guard,
+    output_mode,
+    print_error,
+    with_setting_options,
 )
-from workforce_graph.cli.execute import OutputMode, RunOptions, resume_run, start_run
 from workforce_graph.cli.show import show_run
 from workforce_graph.cli.train import train_app
 
 __all__ = ["app", "main"]
-
-PROG = "workforce-graph"
 
 app = typer.Typer(
     name=PROG,
@@ -42,118 +54,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Options shared by several commands.
-Model = Annotated[
-    str | None,
-    typer.Option(
-        "--model",
-        "-m",
-        help="Model for every role: openai:gpt-4o, anthropic:..., local, "
-        "gguf:PATH, or a server's model name with --base-url. Default: $WORKFORCE_GRAPH_MODEL, "
-        "else local.",
-        show_default=False,
-    ),
-]
-PlannerModel = Annotated[
-    str | None, typer.Option(help="Model for the planner.", rich_help_panel="Per-role models")
-]
-CoordinatorModel = Annotated[
-    str | None, typer.Option(help="Model for the coordinator.", rich_help_panel="Per-role models")
-]
-WorkerModel = Annotated[
-    str | None, typer.Option(help="Model for the workers.", rich_help_panel="Per-role models")
-]
-VerifierModel = Annotated[
-    str | None, typer.Option(help="Model for the verifier.", rich_help_panel="Per-role models")
-]
-GeneratorModel = Annotated[
-    str | None, typer.Option(help="Model for the generator.", rich_help_panel="Per-role models")
-]
-BaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        help="An OpenAI-compatible server (vLLM, llama.cpp, Ollama), e.g. "
-        "http://127.0.0.1:8000/v1. Default: $WORKFORCE_GRAPH_BASE_URL.",
-        show_default=False,
-    ),
-]
-MaxReplans = Annotated[
-    int | None,
-    typer.Option(
-        min=0, help="Replans after a subtask keeps failing (default 2).", show_default=False
-    ),
-]
-MaxConcurrency = Annotated[
-    int | None,
-    typer.Option(min=1, help="Subtasks running at once (default 32).", show_default=False),
-]
-Timeout = Annotated[
-    float | None,
-    typer.Option(
-        "--timeout",
-        min=0.001,
-        help="Per-subtask time limit in seconds (default 300).",
-        show_default=False,
-    ),
-]
-Db = Annotated[
-    str | None,
-    typer.Option(
-        help="Where runs are kept: a SQLite file, postgresql://..., or 'memory' (nothing kept). "
-        "Default: $WORKFORCE_GRAPH_DB, else runs.sqlite in the user data directory.",
-        show_default=False,
-    ),
-]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-Events = Annotated[
-    bool,
-    typer.Option(
-        "--events", help="Print progress events on stdout as NDJSON (one JSON object a line)."
-    ),
-]
-Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
-
-
-def _error(message: str) -> None:
-    sys.stderr.write(f"{PROG}: error: {message}\n")
-    sys.stderr.flush()
-
-
-def _root_cause(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
-
-
-def _guard(debug: bool, action: Callable[[], int], *, base_url: str | None = None) -> None:
-    """Run a command; every error ends as one line on stderr and an exit code."""
-    try:
-        code = action()
-    except KeyboardInterrupt:
-        code = EXIT_INTERRUPTED
-    except Exception as raised:
-        exc = _root_cause(raised)
-        if debug:
-            traceback.print_exception(raised)
-        known = explain(exc, base_url=base_url)
-        if known is not None:
-            _error(known.message)
-            code = known.exit_code
-        else:
-            text = str(exc).strip().splitlines()
-            _error(
-                f"{type(exc).__name__}: {text[0] if text else 'unexpected error'}"
-                + ("" if debug else " (run again with --debug for the traceback)")
-            )
-            code = EXIT_INCOMPLETE
-    raise typer.Exit(code)
-
-
-def _mode(json_out: bool, events: bool) -> OutputMode:
-    if json_out and events:
-        raise CliError("--json and --events cannot be combined")
-    return "json" if json_out else "events" if events else "auto"
-
 
 def _options(
     model: str | None,
@@ -163,10 +63,10 @@ def _options(
     verifier: str | None,
     generator: str | None,
     base_url: str | None,
-    max_replans: int | None,
-    max_concurrency: int | None,
-    timeout: float | None,
+    settings: dict[str, Any],
     approve_plan: bool = False,
+    topology: TopologyName = TopologyName.workforce,
+    record: Path | None = None,
 ) -> RunOptions:
     roles = {
         "planner": planner,
@@ -179,14 +79,15 @@ def _options(
         model=model,
         role_models={k: v for k, v in roles.items() if v},
         base_url=base_url,
-        max_replans=max_replans,
-        max_concurrency=max_concurrency,
-        timeout_s=timeout,
+        settings=settings,
         approve_plan=approve_plan,
+        topology="flow" if topology is TopologyName.flow else "workforce",
+        record=str(record) if record else None,
     )
 
 
 @app.command(epilog=EXIT_CODES_HELP)
+@with_setting_options
 def run(
     task: Annotated[
         str, typer.Argument(help="The request, or '-' to read it from stdin.", show_default=False)
@@ -198,9 +99,6 @@ def run(
     verifier_model: VerifierModel = None,
     generator_model: GeneratorModel = None,
     base_url: BaseUrl = None,
-    max_replans: MaxReplans = None,
-    max_concurrency: MaxConcurrency = None,
-    timeout: Timeout = None,
     answer_format: Annotated[
         str | None,
         typer.Option(
@@ -222,7 +120,18 @@ def run(
             "--approve-plan", help="Pause after planning to approve, edit or reject the plan."
         ),
     ] = False,
+    topology: TopologyOption = TopologyName.workforce,
+    record: Annotated[
+        Path | None,
+        typer.Option(
+            help="Record the run's trajectory in this folder (trajectories.jsonl; see "
+            "docs/trajectories.md).",
+            show_default=False,
+        ),
+    ] = None,
     debug: Debug = False,
+    *,
+    settings: dict[str, Any],
 ) -> None:
     """Run a task: live progress on stderr, the answer on stdout.
 
@@ -237,16 +146,16 @@ def run(
         verifier_model,
         generator_model,
         base_url,
-        max_replans,
-        max_concurrency,
-        timeout,
+        settings,
         approve_plan,
+        topology,
+        record,
     )
 
     def action() -> int:
-        mode = _mode(json_out, events)
+        mode = output_mode(json_out, events)
         text = sys.stdin.read() if task == "-" else task
-        return asyncio.run(
+        return run_interruptibly(
             start_run(
                 text,
                 files=file or [],
@@ -257,10 +166,11 @@ def run(
             )
         )
 
-    _guard(debug, action, base_url=options.effective_base_url())
+    guard(debug, action, base_url=options.effective_base_url())
 
 
 @app.command(epilog=EXIT_CODES_HELP)
+@with_setting_options
 def resume(
     thread: Annotated[
         str,
@@ -275,13 +185,12 @@ def resume(
     verifier_model: VerifierModel = None,
     generator_model: GeneratorModel = None,
     base_url: BaseUrl = None,
-    max_replans: MaxReplans = None,
-    max_concurrency: MaxConcurrency = None,
-    timeout: Timeout = None,
     json_out: Json = False,
     events: Events = False,
     db: Db = None,
     debug: Debug = False,
+    *,
+    settings: dict[str, Any],
 ) -> None:
     """Continue an interrupted run (or one paused for plan review).
 
@@ -296,15 +205,14 @@ def resume(
         verifier_model,
         generator_model,
         base_url,
-        max_replans,
-        max_concurrency,
-        timeout,
+        settings,
     )
 
     def action() -> int:
-        return asyncio.run(resume_run(thread, options=options, db=db, mode=_mode(json_out, events)))
+        mode = output_mode(json_out, events)
+        return run_interruptibly(resume_run(thread, options=options, db=db, mode=mode))
 
-    _guard(debug, action, base_url=options.effective_base_url())
+    guard(debug, action, base_url=options.effective_base_url())
 
 
 @app.command()
@@ -317,7 +225,7 @@ def runs(
     """List past runs, newest first: thread id, status, start, duration, task."""
     from workforce_graph.cli.runs import list_runs
 
-    _guard(debug, lambda: asyncio.run(list_runs(db=db, limit=limit, as_json=json_out)))
+    guard(debug, lambda: asyncio.run(list_runs(db=db, limit=limit, as_json=json_out)))
 
 
 @app.command()
@@ -333,7 +241,7 @@ def show(
     debug: Debug = False,
 ) -> None:
     """Show a run: status, plan with each subtask's worker and result, answer, usage."""
-    _guard(debug, lambda: asyncio.run(show_run(thread, db=db, as_json=json_out)))
+    guard(debug, lambda: asyncio.run(show_run(thread, db=db, as_json=json_out)))
 
 
 @app.command()
@@ -341,7 +249,7 @@ def plugins(json_out: Json = False, debug: Debug = False) -> None:
     """List plugins, their workers and capabilities, and plugins that failed to load."""
     from workforce_graph.cli.info import print_plugins
 
-    _guard(debug, lambda: print_plugins(as_json=json_out))
+    guard(debug, lambda: print_plugins(as_json=json_out))
 
 
 @app.command()
@@ -365,6 +273,7 @@ def graph(
     approve_plan: Annotated[
         bool, typer.Option("--approve-plan", help="Draw the graph with the plan review step.")
     ] = False,
+    topology: TopologyOption = TopologyName.workforce,
     debug: Debug = False,
 ) -> None:
     """Print the graph as Mermaid text (or write it as a PNG)."""
@@ -374,7 +283,9 @@ def graph(
     from workforce_graph.cli.info import draw_png, mermaid
 
     def action() -> int:
-        compiled = build_graph(RunOptions(approve_plan=approve_plan), InMemorySaver())
+        flow = topology is TopologyName.flow
+        options = RunOptions(approve_plan=approve_plan, topology="flow" if flow else "workforce")
+        compiled = build_graph(options, InMemorySaver())
         if png is None:
             print(mermaid(compiled), end="")
             return 0
@@ -382,7 +293,11 @@ def graph(
         sys.stderr.write(f"wrote {png} ({method})\n")
         return 0
 
-    _guard(debug, action)
+    guard(debug, action)
+
+
+app.command("eval", epilog=EXIT_CODES_HELP)(eval_command)
+app.command("export")(export_command)
 
 
 app.add_typer(train_app, name="train")
@@ -406,11 +321,11 @@ def main(argv: list[str] | None = None) -> None:
             print(exc.ctx.get_help(), file=sys.stderr)
             sys.exit(EXIT_USAGE)
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-        _error(exc.format_message().strip().replace("\n", " ") + hint)
+        print_error(exc.format_message().strip().replace("\n", " ") + hint)
         code = EXIT_USAGE
     except typer.Abort:
         code = EXIT_INTERRUPTED
     except click.exceptions.ClickException as exc:
-        _error(exc.format_message())
+        print_error(exc.format_message())
         code = exc.exit_code
     sys.exit(code if isinstance(code, int) else 0)

@@ -28,7 +28,8 @@ EXIT_CODES_HELP = (
     "Exit codes: 0 answered; 1 answered but incomplete (a subtask failed or no valid plan), "
     "or an unexpected error; 2 usage or configuration error (bad option, unknown model, "
     "missing API key, unreachable model server, unreadable file, unusable --db); "
-    "130 interrupted (Ctrl-C, or no reply to a plan review): resume with "
+    "130 interrupted (Ctrl-C, or no reply to a plan review), 143 stopped by SIGTERM: "
+    "resume with "
     "'workforce-graph resume THREAD'."
 )
 

@@ -19,8 +19,10 @@ from workforce_graph.cli.errors import EXIT_INTERRUPTED, CliError, check_reachab
 from workforce_graph.cli.render import EventsView, LiveView, PlainView, ProgressView
 from workforce_graph.cli.review import ask_plan_review
 from workforce_graph.cli.summary import OutputMode, finish_run, status_of, stderr_console
+from workforce_graph.evaluation.graphs import Topology
+from workforce_graph.flow import build_flow_graph
 from workforce_graph.graph import build_workforce_graph
-from workforce_graph.models import BASE_URL_ENV, ROLES, ModelSet
+from workforce_graph.models import BASE_URL_ENV, FLOW_ROLES, ROLES, ModelSet, Role
 from workforce_graph.persistence import (
     RunRecord,
     RunStatus,
@@ -29,16 +31,26 @@ from workforce_graph.persistence import (
     parse_db,
 )
 from workforce_graph.settings import WorkforceContext
+from workforce_graph.trajectory.recorder import with_recording
 
 __all__ = [
     "OutputMode",
     "RunOptions",
+    "Topology",
     "build_graph",
     "read_attachments",
     "resolve_models",
     "resume_run",
     "start_run",
 ]
+
+
+_LEGACY_SETTINGS = {
+    "max_replans": "max_replans",
+    "max_concurrency": "max_concurrency",
+    "timeout_s": "subtask_timeout_s",
+}
+"""Settings that runs stored before ``settings`` existed kept at the top level."""
 
 
 @dataclass
@@ -48,15 +60,21 @@ class RunOptions:
     model: str | None = None
     role_models: dict[str, str] = field(default_factory=dict)
     base_url: str | None = None
-    max_replans: int | None = None
-    max_concurrency: int | None = None
-    timeout_s: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Overrides of :class:`WorkforceSettings` given for this run, by setting name."""
     approve_plan: bool = False
+    topology: Topology = "workforce"
+    record: str | None = None
+    """A folder to record the run's trajectory in (``trajectories.jsonl``)."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunOptions:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        options = cls(**{k: v for k, v in data.items() if k in known})
+        for old, name in _LEGACY_SETTINGS.items():
+            if data.get(old) is not None:
+                options.settings.setdefault(name, data[old])
+        return options
 
     def over(self, stored: RunOptions) -> RunOptions:
         """These options where given, else the stored ones (for ``resume``)."""
@@ -64,21 +82,16 @@ class RunOptions:
             model=self.model or stored.model,
             role_models={**stored.role_models, **self.role_models},
             base_url=self.base_url or stored.base_url,
-            max_replans=self.max_replans if self.max_replans is not None else stored.max_replans,
-            max_concurrency=self.max_concurrency
-            if self.max_concurrency is not None
-            else stored.max_concurrency,
-            timeout_s=self.timeout_s if self.timeout_s is not None else stored.timeout_s,
+            settings={**stored.settings, **self.settings},
             approve_plan=self.approve_plan or stored.approve_plan,
+            # A run continues in the topology it started in.
+            topology=stored.topology,
+            record=self.record or stored.record,
         )
 
-    def context(self) -> WorkforceContext:
-        """Per-run budget overrides, passed to the graph as its runtime context."""
-        return WorkforceContext(
-            max_replans=self.max_replans,
-            max_concurrency=self.max_concurrency,
-            subtask_timeout_s=self.timeout_s,
-        )
+    def context(self) -> Any:
+        """Per-run setting overrides, passed to the graph as its runtime context."""
+        return WorkforceContext(**self.settings)
 
     def effective_base_url(self) -> str | None:
         return self.base_url or os.environ.get(BASE_URL_ENV) or None
@@ -93,11 +106,25 @@ def resolve_models(options: RunOptions) -> dict[str, Any]:
     Raises:
         ModelConfigError: A model cannot be set up (one-line message).
     """
-    models = ModelSet(
-        default=options.model, roles=dict(options.role_models), base_url=options.base_url
-    )
-    models.check()
-    return {role: models.for_role(role) for role in ROLES}
+    roles = flow_role_models(options) if options.topology == "flow" else options.role_models
+    models = ModelSet(default=options.model, roles=dict(roles), base_url=options.base_url)
+    topology_roles: tuple[Role, ...] = FLOW_ROLES if options.topology == "flow" else ROLES
+    models.check(topology_roles)
+    return {role: models.for_role(role) for role in topology_roles}
+
+
+def flow_role_models(options: RunOptions) -> dict[str, str]:
+    """The CLI's per-role models for the flow: ``--worker-model`` is the executor's.
+
+    Raises:
+        CliError: A coordinator model was given (the flow has no coordinator).
+    """
+    roles = dict(options.role_models)
+    if roles.pop("coordinator", None):
+        raise CliError("--coordinator-model: the flow topology has no coordinator")
+    if "worker" in roles:
+        roles["executor"] = roles.pop("worker")
+    return roles
 
 
 def build_graph(
@@ -117,11 +144,18 @@ def build_graph(
     Raises:
         CliError: No worker is available.
     """
-    kwargs: dict[str, Any] = {"model": options.model, "approve_plan": options.approve_plan}
+    flow = options.topology == "flow"
+    if flow and options.approve_plan:
+        raise CliError("--approve-plan: the flow topology plans turn by turn, not a whole plan")
+    kwargs: dict[str, Any] = {"model": options.model}
+    if not flow:
+        kwargs["approve_plan"] = options.approve_plan
     if role_models is not None:
-        kwargs.update(model=role_models["worker"], role_models=dict(role_models))
+        kwargs.update(
+            model=role_models["executor" if flow else "worker"], role_models=dict(role_models)
+        )
     try:
-        builder = build_workforce_graph(**kwargs)
+        builder = build_flow_graph(**kwargs) if flow else build_workforce_graph(**kwargs)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     return builder.compile(checkpointer=checkpointer)
@@ -145,7 +179,7 @@ def _view(mode: OutputMode, options: RunOptions) -> ProgressView:
     if mode == "events":
         return EventsView(sys.stdout)
     if sys.stderr.isatty():
-        return LiveView(stderr_console(), max_replans=options.max_replans)
+        return LiveView(stderr_console(), max_replans=options.settings.get("max_replans"))
     return PlainView(sys.stderr)
 
 
@@ -169,6 +203,8 @@ async def _drive(
 ) -> int:
     """Stream the run, answer plan reviews, and return the exit code."""
     config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+    if options.record:
+        config = with_recording(config, record=options.record, topology=options.topology)
     pending: Any = first_input
     in_review = False
     try:
@@ -356,4 +392,7 @@ async def resume_run(
             done = [s["id"] for s in snapshot.values["subtasks"] if s["status"] == "done"]
             if done:
                 view.note(f"already done: {', '.join(done)}")
+        elif snapshot.values.get("memory"):
+            view.values(snapshot.values)
+            view.note(f"turns already taken: {len(snapshot.values['memory'])}")
         return await _drive(graph, store, thread_id, pending, merged, mode, view, db)

@@ -27,6 +27,7 @@ __all__ = [
     "QuietView",
     "plan_tree",
     "short",
+    "turn_items",
     "usage_rows",
     "usage_table",
 ]
@@ -93,6 +94,15 @@ class PlanTracker:
             self.phase = "replanning"
         elif name == "answer":
             self.phase = "answered"
+        elif name == "turn":
+            # The flow topology: each turn is one item, added as the planner picks it.
+            sid = str(event.get("subtask_id"))
+            self.items[sid] = _Item(
+                sid, str(event.get("sub_goal") or ""), [], worker=event.get("worker") or None
+            )
+            self.phase = f"turn {event.get('turn')}"
+        elif name == "verdict":
+            self.phase = "answering" if event.get("stop") else "planning"
         elif item is not None:
             if event.get("worker"):
                 item.worker = str(event["worker"])
@@ -110,7 +120,7 @@ class PlanTracker:
         if isinstance(values.get("usage"), Mapping):
             self.usage = {k: dict(v) for k, v in values["usage"].items()}
         self.replans = int(values.get("replans") or self.replans)
-        subtasks = values.get("subtasks")
+        subtasks = values.get("subtasks") or turn_items(values.get("memory") or [])
         if not subtasks:
             return
         for s in subtasks:
@@ -131,6 +141,26 @@ class PlanTracker:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+
+def turn_items(memory: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The flow topology's turns as subtask-shaped items (id ``t<n>``, sub-goal, worker)."""
+    return [
+        {
+            "id": f"t{r['turn']}",
+            "description": r.get("sub_goal", ""),
+            "capabilities": [],
+            "depends_on": [],
+            "worker": r.get("worker") or None,
+            "status": r.get("status"),
+            "result": r.get("result"),
+            "failure_reason": r.get("failure_reason"),
+            "attempts": 1,
+            "seconds": r.get("seconds"),
+            "verdict": r.get("verdict"),
+        }
+        for r in memory
+    ]
 
 
 def plan_tree(
@@ -268,6 +298,9 @@ class PlainView(ProgressView):
                 self._line(f"  {s['id']}: {short(s.get('description', ''), 90)}{after}{done}")
         elif name == "plan_error":
             self._line(f"no plan: {short(str(event.get('error')), 200)}")
+        elif name == "plan_fallback":
+            reason = short(str(event.get("reason")), 160)
+            self._line(f"no valid plan, running the request as one subtask: {reason}")
         elif name == "assigned":
             self._line(f"{sid} -> {worker}")
         elif name == "started":
@@ -285,6 +318,12 @@ class PlainView(ProgressView):
             self._line(f"replan {event.get('replans')}: {short(reasons, 200)}")
         elif name == "answer":
             self._line(f"answer ({'complete' if event.get('complete') else 'incomplete'})")
+        elif name == "turn":
+            what = event.get("error") or short(str(event.get("sub_goal")), 100)
+            self._line(f"turn {event.get('turn')} ({event.get('worker') or 'no worker'}): {what}")
+        elif name == "verdict":
+            why = event.get("stop_reason") or event.get("reason") or ""
+            self._line(f"{sid} verdict {str(event.get('verdict')).upper()}: {short(str(why), 160)}")
 
 
 class EventsView(ProgressView):

@@ -54,6 +54,7 @@ def run_row(record: RunRecord) -> dict[str, Any]:
         "finished_at": record.finished_at,
         "duration_s": record.duration_s,
         "model": record.options.get("model"),
+        "topology": record.options.get("topology") or "workforce",
     }
 
 
@@ -81,13 +82,14 @@ async def list_runs(*, db: str | None = None, limit: int = 20, as_json: bool = F
         )
         return 0
     table = Table(show_edge=False, title=f"Runs in {where}", title_justify="left")
-    for column in ("thread", "status", "started", "duration", "task"):
+    for column in ("thread", "status", "topology", "started", "duration", "task"):
         table.add_column(column, no_wrap=column != "task")
     for record in records:
         status = record.effective_status()
         table.add_row(
             record.thread_id,
             f"[{_STATUS_STYLE.get(status, '')}]{status}[/]",
+            str(record.options.get("topology") or "workforce"),
             format_time(record.started_at),
             format_duration(record.duration_s),
             short(record.task, 60).replace("[", "\\["),

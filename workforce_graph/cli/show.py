@@ -1,19 +1,41 @@
-"""``workforce-graph show``: one stored run's status, plan, results, answer and usage."""
+"""``workforce-graph show``: one stored run's status, plan, results, answer and usage.
+
+It reads the run's latest checkpoint straight from the checkpointer: no graph is built
+and no plugin is loaded, so ``show`` works (and is quick) whatever is installed now.
+"""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
-from workforce_graph.cli.execute import RunOptions, build_graph
-from workforce_graph.cli.render import plan_tree, usage_table
+from workforce_graph.cli.render import plan_tree, turn_items, usage_table
 from workforce_graph.cli.runs import format_duration, format_time
 from workforce_graph.cli.summary import run_summary, status_of
 from workforce_graph.persistence import open_run_store
 
-__all__ = ["show_run"]
+__all__ = ["read_run_state", "show_run"]
+
+_INTERRUPT_CHANNEL = "__interrupt__"
+"""Where LangGraph keeps a pending ``interrupt()`` among a checkpoint's writes."""
+
+
+async def read_run_state(checkpointer: Any, thread_id: str) -> tuple[dict[str, Any], bool]:
+    """A thread's latest state values, and whether the run is paused at an interrupt."""
+    saved = await checkpointer.aget_tuple({"configurable": {"thread_id": thread_id}})
+    if saved is None:
+        return {}, False
+    values = {
+        key: value
+        for key, value in saved.checkpoint["channel_values"].items()
+        # Internal channels: LangGraph's own ("__...") and edges ("branch:to:...").
+        if not key.startswith("__") and ":" not in key
+    }
+    paused = any(write[1] == _INTERRUPT_CHANNEL for write in saved.pending_writes or ())
+    return values, paused
 
 
 async def show_run(thread: str, *, db: str | None = None, as_json: bool = False) -> int:
@@ -25,12 +47,9 @@ async def show_run(thread: str, *, db: str | None = None, as_json: bool = False)
     async with open_run_store(db) as store:
         thread_id = await store.find_thread(thread)
         record = await store.get_run(thread_id)
-        options = RunOptions.from_json(record.options) if record else RunOptions()
-        graph = build_graph(options, store.checkpointer)
-        snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
-    state = dict(snapshot.values or {})
+        state, paused = await read_run_state(store.checkpointer, thread_id)
     status = record.effective_status() if record else status_of(state)
-    if snapshot.interrupts:
+    if paused:
         status = "paused"
     summary = run_summary(state, thread_id, status=status)
     if record:
@@ -55,6 +74,10 @@ async def show_run(thread: str, *, db: str | None = None, as_json: bool = False)
     subtasks = list(state.get("subtasks") or [])
     if subtasks:
         out.print(plan_tree(subtasks, title=f"Plan (replans: {summary['replans']})", results=True))
+    elif summary.get("turns"):
+        out.print(plan_tree(turn_items(summary["turns"]), title="Turns", results=True))
+        if summary.get("stop_reason"):
+            out.print(Text(f"stopped: {summary['stop_reason']}", style="yellow"))
     if summary["answer"]:
         out.print(Text("Answer", style="bold"))
         out.print(summary["answer"], markup=False)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.text import Text
 
 from workforce_graph.cli.errors import EXIT_ANSWERED, EXIT_INCOMPLETE
-from workforce_graph.cli.render import EventsView, ProgressView, usage_table
+from workforce_graph.cli.render import EventsView, ProgressView, turn_items, usage_table
 from workforce_graph.persistence import RunStatus
 
 __all__ = ["OutputMode", "finish_run", "run_summary", "status_of", "stderr_console"]
@@ -37,8 +37,9 @@ def run_summary(
         A JSON-friendly dict.
     """
     answer = state.get("answer") or {}
-    subtasks = list(state.get("subtasks") or [])
-    return {
+    # The flow topology's turns are listed like subtasks (ids t1, t2, ...).
+    subtasks = list(state.get("subtasks") or turn_items(state.get("memory") or []))
+    summary = {
         "thread_id": thread_id,
         "status": status,
         "task": state.get("task"),
@@ -59,7 +60,16 @@ def run_summary(
         "replans": int(state.get("replans") or 0),
         "usage": dict(state.get("usage") or {}),
         "error": state.get("error"),
+        "plan_fallback": state.get("plan_fallback"),
     }
+    if "memory" in state:
+        summary.update(
+            topology="flow",
+            turns=list(state.get("memory") or []),
+            stop=state.get("stop"),
+            stop_reason=state.get("stop_reason"),
+        )
+    return summary
 
 
 def status_of(state: Mapping[str, Any]) -> RunStatus:

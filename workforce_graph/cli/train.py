@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from workforce_graph.cli.errors import CliError
+from workforce_graph.cli.options import Debug, Json, guard
 
 if TYPE_CHECKING:
     from workforce_graph.training.options import TrainOptions, TrainResult
@@ -47,8 +49,6 @@ SaveSteps = Annotated[
 MaxLength = Annotated[int, typer.Option(min=16, help="Tokens per row; longer rows are cut.")]
 Seed = Annotated[int, typer.Option(help="Random seed.")]
 Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bar or loss log.")]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")]
-Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
 
 
 def _options(defaults: TrainOptions, **given: Any) -> TrainOptions:
@@ -73,28 +73,19 @@ def _report(result: TrainResult, as_json: bool) -> None:
 
 
 def _guard(debug: bool, action: Callable[[], None]) -> None:
+    """The CLI's guard, with training's own errors as one-line usage errors."""
     from workforce_graph.training.base_model import BaseModelError
     from workforce_graph.training.options import TrainingError
     from workforce_graph.training.rows import RowFormatError
 
-    try:
-        action()
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
-    except (BaseModelError, RowFormatError, TrainingError, ValueError) as exc:
-        if debug:
-            traceback.print_exception(exc)
-        sys.stderr.write(f"workforce-graph: error: {str(exc).splitlines()[0]}\n")
-        raise typer.Exit(2) from None
-    except Exception as exc:
-        if debug:
-            traceback.print_exception(exc)
-        first = str(exc).strip().splitlines()
-        sys.stderr.write(
-            f"workforce-graph: error: {type(exc).__name__}: "
-            f"{first[0] if first else 'unexpected error'} (run again with --debug)\n"
-        )
-        raise typer.Exit(1) from None
+    def run() -> int:
+        try:
+            action()
+        except (BaseModelError, RowFormatError, TrainingError, ValueError) as exc:
+            raise CliError(str(exc).splitlines()[0]) from exc
+        return 0
+
+    guard(debug, run)
 
 
 def _owl_stage(kind: str) -> Callable[..., None]:
@@ -165,6 +156,26 @@ def flow_grpo(
         Path | None,
         typer.Option("--data", help="Train once on exported flow-grpo rows (JSONL)."),
     ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="On-policy in the flow: game24, reasoning-gym:TASK, a .jsonl or a GAIA folder.",
+            show_default=False,
+        ),
+    ] = None,
+    iterations: Annotated[int, typer.Option(min=1, help="On-policy iterations.")] = 2,
+    rollouts: Annotated[int, typer.Option(min=2, help="Rollouts per question.")] = 8,
+    questions: Annotated[
+        int | None, typer.Option(min=1, help="Use the first N questions.", show_default=False)
+    ] = None,
+    temperature: Annotated[float, typer.Option(help="Rollout sampling temperature.")] = 0.7,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", help="Model of the other roles (default: local).", show_default=False
+        ),
+    ] = None,
+    topology: Annotated[str, typer.Option(help="flow or workforce.")] = "flow",
     base: Base = "local",
     reference: Annotated[
         str | None,
@@ -197,8 +208,10 @@ def flow_grpo(
         )
         from workforce_graph.training.rows import read_rows
 
-        if data is None:
-            raise ValueError("pass --data FILE (flow-grpo rows, e.g. from 'export flow-grpo')")
+        if (data is None) == (dataset is None):
+            raise ValueError(
+                "pass --data FILE (exported flow-grpo rows) or --dataset SPEC (on-policy)"
+            )
         options = _options(
             FLOW_GRPO_DEFAULTS,
             learning_rate=lr,
@@ -216,6 +229,23 @@ def flow_grpo(
             progress=not quiet,
         )
         loss = FlowGrpoLoss(clip_low=clip, clip_high=clip, kl_coef=kl)
+        if dataset is not None:
+            _on_policy(
+                dataset,
+                base,
+                out,
+                options,
+                loss,
+                iterations,
+                rollouts,
+                questions,
+                temperature,
+                model,
+                topology,
+                json_out,
+            )
+            return
+        assert data is not None
         rows = read_rows(data, "flow-grpo")
         result = train_flow_grpo(
             rows, base=base, out=out, options=options, loss=loss, reference=reference
@@ -223,3 +253,62 @@ def flow_grpo(
         _report(result, json_out)
 
     _guard(debug, action)
+
+
+def _on_policy(
+    dataset: str,
+    base: str,
+    out: Path,
+    options: TrainOptions,
+    loss: Any,
+    iterations: int,
+    rollouts: int,
+    questions: int | None,
+    temperature: float,
+    model: str | None,
+    topology: str,
+    as_json: bool,
+) -> None:
+    import asyncio
+    from dataclasses import asdict
+
+    from workforce_graph.evaluation.datasets import load_dataset
+    from workforce_graph.training.flow_loop import FlowGrpoLoop, IterationReport, run_flow_grpo_loop
+
+    if topology not in ("flow", "workforce"):
+        raise ValueError(f"--topology must be flow or workforce, not {topology!r}")
+    loop = FlowGrpoLoop(
+        iterations=iterations,
+        rollouts=rollouts,
+        questions=questions,
+        temperature=temperature,
+        model=model,
+        topology=topology,
+    )
+
+    def progress(report: IterationReport) -> None:
+        sys.stderr.write(
+            f"iteration {report.iteration}: {report.rollouts} rollouts "
+            f"({report.rollouts_per_min:.1f}/min), pass@1 {report.pass_at_1:.3f}, "
+            f"{report.rows} rows, dropped {report.dropped or 'nothing'}, "
+            + (
+                f"loss {report.losses[0]:.4f} -> {report.losses[-1]:.4f}"
+                if report.losses
+                else "no update (no group with differing rewards)"
+            )
+            + "\n"
+        )
+
+    reports = asyncio.run(
+        run_flow_grpo_loop(
+            load_dataset(dataset),
+            base=base,
+            out=out,
+            loop=loop,
+            options=options,
+            loss=loss,
+            on_iteration=None if as_json else progress,
+        )
+    )
+    if as_json:
+        print(json.dumps([asdict(r) for r in reports]))

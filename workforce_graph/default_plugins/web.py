@@ -25,7 +25,8 @@ from typing import Any, Literal
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, Field
 
-from workforce_graph.documents.rank import select_within_budget, split_passages
+from workforce_graph.default_plugins.documents.rank import select_within_budget, split_passages
+from workforce_graph.evaluation.leakage import active_guard
 from workforce_graph.hookspecs import hookimpl
 from workforce_graph.workers import SubtaskFailed, WorkerSpec
 
@@ -121,13 +122,23 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 3)].rstrip() + "..."
 
 
+def _guarded(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """Results without those the evaluation's leakage guard withholds, and how many."""
+    guard = active_guard()
+    if guard is None:
+        return results, 0
+    kept = [dict(r) for r in guard.filter(results)]
+    return kept, len(results) - len(kept)
+
+
 def _format_search(query: str, data: dict[str, Any], snippet_chars: int) -> str:
-    results = [r for r in data.get("results") or [] if isinstance(r, dict)]
+    results, withheld = _guarded([r for r in data.get("results") or [] if isinstance(r, dict)])
     if not results:
         return f'Web search "{query}": no results. Try other words.'
     lines = [f'Web search "{query}": {len(results)} result(s).']
     answer = data.get("answer")
-    if isinstance(answer, str) and answer.strip():
+    # Tavily's summary may quote a withheld page.
+    if isinstance(answer, str) and answer.strip() and not withheld:
         lines.append(f"Tavily summary (unverified): {_clip(answer, snippet_chars)}")
     for n, r in enumerate(results, start=1):
         title = _clip(str(r.get("title") or "(no title)"), 200)
@@ -153,7 +164,7 @@ def _page_excerpt(text: str, query: str | None, budget: int) -> tuple[str, bool]
 
 
 def _format_extract(data: dict[str, Any], query: str | None, page_chars: int) -> str:
-    results = [r for r in data.get("results") or [] if isinstance(r, dict)]
+    results, _ = _guarded([r for r in data.get("results") or [] if isinstance(r, dict)])
     failed = [r for r in data.get("failed_results") or [] if isinstance(r, dict)]
     lines: list[str] = []
     for n, r in enumerate(results, start=1):

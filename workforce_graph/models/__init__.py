@@ -20,6 +20,7 @@ from typing import Any, Literal, get_args
 from langchain_core.language_models import BaseChatModel
 
 __all__ = [
+    "FLOW_ROLES",
     "ROLES",
     "ModelConfigError",
     "ModelSet",
@@ -27,8 +28,14 @@ __all__ = [
     "resolve_model",
 ]
 
-Role = Literal["planner", "coordinator", "worker", "verifier", "generator"]
-ROLES: tuple[Role, ...] = get_args(Role)
+WorkforceRole = Literal["planner", "coordinator", "worker", "verifier", "generator"]
+FlowRole = Literal["query_analysis", "planner", "executor", "verifier", "generator"]
+Role = WorkforceRole | FlowRole
+ROLES: tuple[WorkforceRole, ...] = get_args(WorkforceRole)
+"""The Workforce topology's roles."""
+FLOW_ROLES: tuple[FlowRole, ...] = get_args(FlowRole)
+"""The flow topology's roles (see ``workforce_graph.flow``)."""
+_KNOWN_ROLES = frozenset(ROLES) | frozenset(FLOW_ROLES)
 
 DEFAULT_MODEL = "local"
 MODEL_ENV = "WORKFORCE_GRAPH_MODEL"
@@ -142,7 +149,8 @@ class ModelSet:
     Args:
         default: The model every role uses unless overridden.
         roles: Overrides by role (``planner``, ``coordinator``, ``worker``, ``verifier``,
-            ``generator``). ``$WORKFORCE_GRAPH_<ROLE>_MODEL`` also overrides a role.
+            ``generator``; the flow topology's ``query_analysis`` and ``executor``).
+            ``$WORKFORCE_GRAPH_<ROLE>_MODEL`` also overrides a role.
         base_url: OpenAI-compatible server for names without a provider.
 
     Example:
@@ -155,10 +163,11 @@ class ModelSet:
     _cache: dict[str, BaseChatModel] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        unknown = set(self.roles) - set(ROLES)
+        unknown = set(self.roles) - _KNOWN_ROLES
         if unknown:
             raise ModelConfigError(
-                f"unknown model role(s) {', '.join(sorted(unknown))}; roles are {', '.join(ROLES)}"
+                f"unknown model role(s) {', '.join(sorted(unknown))}; roles are "
+                f"{', '.join(ROLES)} (workforce) and {', '.join(FLOW_ROLES)} (flow)"
             )
 
     def name_for(self, role: Role) -> str | BaseChatModel | None:
@@ -181,7 +190,7 @@ class ModelSet:
             self._cache[key] = resolve_model(key, base_url=self.base_url)
         return self._cache[key]
 
-    def check(self) -> None:
+    def check(self, roles: tuple[Role, ...] = ROLES) -> None:
         """Resolve every role now, so a configuration error shows before the run."""
-        for role in ROLES:
+        for role in roles:
             self.for_role(role)

@@ -6,11 +6,12 @@ in-process, on the CPU or a GPU (``cuda`` when torch sees one, unless
 (directory, device) and one lock per model serialises generation, as for the local
 llama.cpp model.
 
-Structured output is not constrained here: the JSON schema goes into the system prompt
-(in the same words as the local model's, so a planner trained on local-model runs sees
-what it was trained on), the first JSON object of the reply is validated, and a reply
-that does not validate comes back as a parsing error, which
-:func:`workforce_graph.structured.structured_call` turns into a repair attempt. Tool
+Structured output is not constrained here: the JSON schema is appended to the system
+message (in the same words as the local model's), the first JSON object of the reply is
+validated, and a reply that does not validate comes back as a parsing error, which
+:func:`workforce_graph.structured.structured_call` turns into a repair attempt. The
+schema is added to the messages before the model runs, so a trajectory recorder sees
+the exact prompt and training rows built from it are on-policy. Tool
 calling is not offered: this provider is for the planner role.
 """
 
@@ -30,7 +31,7 @@ from langchain_core.callbacks import (
     CallbackManagerForLLMRun,
 )
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableLambda, RunnableMap, RunnablePassthrough
@@ -38,7 +39,7 @@ from langchain_core.runnables.config import run_in_executor
 from langchain_core.utils.function_calling import convert_to_json_schema
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
-from workforce_graph.models.local import _to_llama_messages
+from workforce_graph.models.llama_protocol import _to_llama_messages
 
 __all__ = ["DEVICE_ENV", "ChatTransformers", "HfModelError", "hf_chat_model"]
 
@@ -147,9 +148,7 @@ class ChatTransformers(BaseChatModel):
     ) -> ChatResult:
         import torch
 
-        schema = (kwargs.get("response_format") or {}).get("schema")
-        extra = SCHEMA_PROMPT + json.dumps(schema, ensure_ascii=False) if schema else ""
-        chat = _to_llama_messages(messages, extra)
+        chat = _to_llama_messages(messages, "")
         loaded = self._loaded
         tokenizer = loaded.tokenizer
         encoded = tokenizer.apply_chat_template(
@@ -230,7 +229,17 @@ class ChatTransformers(BaseChatModel):
             found = _first_json_object(str(message.content))
             return pydantic_model.model_validate(found) if pydantic_model else found
 
-        bound = self.bind(response_format={"type": "json_object", "schema": json_schema}, **kwargs)
+        instruction = SCHEMA_PROMPT + json.dumps(json_schema, ensure_ascii=False)
+
+        def with_schema(value: LanguageModelInput) -> list[BaseMessage]:
+            # Added to the messages themselves, so callbacks (the trajectory recorder)
+            # see exactly the prompt the model conditioned on: training rows match it.
+            found = self._convert_input(value).to_messages()
+            if found and isinstance(found[0], SystemMessage):
+                return [SystemMessage(f"{found[0].text}\n\n{instruction}"), *found[1:]]
+            return [SystemMessage(instruction), *found]
+
+        bound = RunnableLambda(with_schema) | self.bind(**kwargs)
         parser = RunnableLambda(parse)
         if not include_raw:
             return bound | parser
@@ -264,10 +273,36 @@ def _first_json_object(text: str) -> Any:
     raise ValueError("the reply contains no JSON object")
 
 
+_SPEC_OPTIONS: dict[str, Callable[[str], Any]] = {
+    "temperature": float,
+    "top_p": float,
+    "max_new_tokens": int,
+    "seed": int,
+    "device": str,
+}
+
+
 def hf_chat_model(path: str | os.PathLike[str], **kwargs: Any) -> ChatTransformers:
     """Open a Hugging Face model directory as a chat model (``hf:/path``).
 
+    ``path`` may end with sampling options, ``hf:/path?temperature=0.7&max_new_tokens=256``
+    (``temperature``, ``top_p``, ``max_new_tokens``, ``seed``, ``device``): rollouts for
+    training sample, evaluations decode greedily.
+
     Raises:
-        HfModelError: Not a model directory, unloadable, or transformers missing.
+        HfModelError: Not a model directory, unloadable, an unknown option, or
+            transformers missing.
     """
-    return ChatTransformers(model_path=os.fspath(path), **kwargs)
+    from urllib.parse import parse_qsl
+
+    text, _, query = os.fspath(path).partition("?")
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name not in _SPEC_OPTIONS:
+            raise HfModelError(
+                f"unknown hf: option {name!r}; use {', '.join(sorted(_SPEC_OPTIONS))}"
+            )
+        try:
+            kwargs.setdefault(name, _SPEC_OPTIONS[name](value))
+        except ValueError as exc:
+            raise HfModelError(f"hf: option {name}={value!r} is not valid") from exc
+    return ChatTransformers(model_path=text, **kwargs)

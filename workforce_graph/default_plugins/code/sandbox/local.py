@@ -24,15 +24,27 @@ import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workforce_graph.sandbox.base import BoundedBuffer, ExecutionResult, SandboxError, SandboxLimits
+from workforce_graph.default_plugins.code.sandbox.base import (
+    BoundedBuffer,
+    ExecutionResult,
+    SandboxError,
+    SandboxLimits,
+)
+from workforce_graph.default_plugins.code.sandbox.capabilities import SandboxCapabilities
+from workforce_graph.default_plugins.code.sandbox.child import (
+    interpreter_paths,
+    killed_reason,
+    list_files,
+    minimal_env,
+    parse_status,
+    private_dirs,
+)
 
 __all__ = ["NOBODY_UID", "LocalSandbox", "SandboxCapabilities"]
 
@@ -41,114 +53,12 @@ NOBODY_UID = 65534
 
 _LAUNCHER = Path(__file__).with_name("_launcher.py")
 
-_ENV_ALLOWLIST = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
-_SANE_PATH = "/usr/local/bin:/usr/bin:/bin"
-_MAX_FILES_LISTED = 50
 _GRACE_S = 1.0
-
-
-@dataclass(frozen=True)
-class SandboxCapabilities:
-    """Which protections the local sandbox actually got on this machine.
-
-    Attributes:
-        no_network: The code runs in a network namespace with no usable interface.
-        read_only_outside_workdir: Every mount except the working directory is read-only.
-        pid_namespace: Processes the code starts die when the code's main process ends.
-        private_proc: ``/proc`` shows only the sandbox's own processes.
-        unprivileged_uid: The code runs as a non-root uid (``RLIMIT_NPROC`` applies).
-        process_limit: The process-count limit is enforced by the kernel.
-        rlimits: The rlimits set (``cpu``, ``memory``, ``file_size``, ...).
-        uid: The uid the code ran as.
-        hidden_dirs: Home directories covered by an empty tmpfs (only the interpreter's
-            trees are bound back in), so the code cannot read keys or tokens there.
-        notes: What the kernel refused, for the logs.
-    """
-
-    no_network: bool
-    read_only_outside_workdir: bool
-    pid_namespace: bool
-    private_proc: bool
-    unprivileged_uid: bool
-    process_limit: bool
-    rlimits: tuple[str, ...]
-    uid: int
-    hidden_dirs: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-
-    @classmethod
-    def from_report(cls, report: dict[str, Any]) -> SandboxCapabilities:
-        uid = int(report.get("uid", os.getuid()))
-        rlimits = tuple(report.get("rlimits", ()))
-        return cls(
-            no_network=bool(report.get("net_ns")),
-            read_only_outside_workdir=bool(report.get("read_only_fs")),
-            pid_namespace=bool(report.get("pid_ns")),
-            private_proc=bool(report.get("private_proc")),
-            unprivileged_uid=uid != 0,
-            # The kernel exempts root (uid 0 outside any user namespace) from RLIMIT_NPROC.
-            process_limit=uid != 0 and "processes" in rlimits,
-            rlimits=rlimits,
-            uid=uid,
-            hidden_dirs=tuple(report.get("hidden", ())),
-            notes=tuple(report.get("errors", ())),
-        )
-
-
-def _minimal_env(workdir: str) -> dict[str, str]:
-    env = {k: os.environ[k] for k in _ENV_ALLOWLIST if k in os.environ}
-    env.setdefault("PATH", _SANE_PATH)
-    env.setdefault("LANG", "C.UTF-8")
-    env.update(
-        HOME=workdir,
-        TMPDIR=workdir,
-        PYTHONUNBUFFERED="1",
-        MPLBACKEND="Agg",
-        # One thread per numeric library: the address-space limit is per process and
-        # thread pools reserve memory per thread.
-        OMP_NUM_THREADS="1",
-        OPENBLAS_NUM_THREADS="1",
-        MKL_NUM_THREADS="1",
-    )
-    return env
-
-
-def _interpreter_paths(python: str) -> list[str]:
-    """Trees the interpreter needs to start: the binary, its prefix, its site-packages."""
-    paths = {os.path.realpath(python), sys.base_prefix, sys.prefix}
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        p = sysconfig.get_paths().get(key)
-        if p:
-            paths.add(p)
-    return sorted({os.path.realpath(p) for p in paths if os.path.exists(p)})
-
-
-def _private_dirs() -> list[str]:
-    """Home directories to hide from the code: where keys and tokens usually live."""
-    homes = {os.path.expanduser("~"), "/root"}
-    with contextlib.suppress(ImportError, KeyError):
-        import pwd
-
-        homes.add(pwd.getpwuid(os.getuid()).pw_dir)
-    return sorted(h for h in homes if h and h != "/")
 
 
 def _kill_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-
-
-def _list_files(workdir: str) -> tuple[str, ...]:
-    found: list[str] = []
-    for root, dirs, files in os.walk(workdir):
-        dirs.sort()
-        for name in sorted(files):
-            rel = os.path.relpath(os.path.join(root, name), workdir)
-            if rel != "main.py":
-                found.append(rel)
-            if len(found) >= _MAX_FILES_LISTED:
-                return tuple(found)
-    return tuple(found)
 
 
 class LocalSandbox:
@@ -271,9 +181,9 @@ class LocalSandbox:
             "network": self.allow_network,
             "namespaces": self.use_namespaces,
             "status_fd": status_fd,
-            "expose": _interpreter_paths(self.python),
-            "hide": _private_dirs(),
-            "env": _minimal_env(workdir),
+            "expose": interpreter_paths(self.python),
+            "hide": private_dirs(),
+            "env": minimal_env(workdir),
             "limits": {
                 "cpu_s": lim.cpu_s,
                 "memory_mb": lim.memory_mb,
@@ -373,7 +283,7 @@ class LocalSandbox:
             proc.stderr.close()
             os.close(status_r)
         duration = time.monotonic() - start
-        events = _parse_status(bytes(status))
+        events = parse_status(bytes(status))
         setup = events.get("setup")
         if setup is None or "exec_failed" in events:
             if timed_out or cancelled:
@@ -393,7 +303,7 @@ class LocalSandbox:
             self._capabilities = SandboxCapabilities.from_report(setup)
         exit_info = events.get("exit", {})
         exit_code: int | None = None if (timed_out or cancelled) else exit_info.get("exit_code")
-        killed = _killed_reason(
+        killed = killed_reason(
             timed_out,
             cancelled,
             exit_code,
@@ -408,48 +318,8 @@ class LocalSandbox:
             timed_out=timed_out,
             killed_reason=killed,
             duration_s=duration,
-            files=_list_files(workdir),
+            files=list_files(workdir),
             stdout_truncated=out.truncated,
             stderr_truncated=err.truncated,
             backend="local",
         )
-
-
-def _parse_status(raw: bytes) -> dict[str, dict[str, Any]]:
-    events: dict[str, dict[str, Any]] = {}
-    for line in raw.decode("utf-8", errors="replace").splitlines():
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(obj, dict) and isinstance(obj.get("event"), str):
-            events[obj["event"]] = obj
-    return events
-
-
-def _killed_reason(
-    timed_out: bool,
-    cancelled: bool,
-    exit_code: int | None,
-    cpu_s: float,
-    limits: SandboxLimits,
-    stderr: str,
-) -> str | None:
-    if timed_out:
-        return "wall-clock timeout"
-    if cancelled:
-        return "cancelled"
-    if exit_code is None:
-        return "sandbox process ended without a status"
-    if (
-        exit_code in (-signal.SIGXCPU, -signal.SIGKILL)
-        and cpu_s >= max(1, round(limits.cpu_s)) - 0.05
-    ):
-        return "CPU time limit"
-    if exit_code == -signal.SIGXFSZ:
-        return "file size limit"
-    if exit_code != 0 and "MemoryError" in stderr[-2000:]:
-        return "memory limit"
-    if exit_code == -signal.SIGKILL:
-        return "killed (SIGKILL), most likely out of memory"
-    return None

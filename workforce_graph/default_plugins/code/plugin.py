@@ -16,8 +16,13 @@ from collections.abc import Callable
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
+from workforce_graph.default_plugins.code.sandbox import (
+    ExecutionResult,
+    Sandbox,
+    SandboxError,
+    default_sandbox,
+)
 from workforce_graph.hookspecs import hookimpl
-from workforce_graph.sandbox import ExecutionResult, Sandbox, SandboxError, default_sandbox
 from workforce_graph.workers import SubtaskFailed, WorkerSpec
 
 __all__ = ["SYSTEM_PROMPT", "make_run_python_tool", "register_workers"]
@@ -63,7 +68,7 @@ def make_run_python_tool(
     """Build the ``run_python`` tool around a sandbox made on first use.
 
     Args:
-        sandbox_factory: Makes the sandbox; :func:`~workforce_graph.sandbox.default_sandbox`
+        sandbox_factory: Makes the sandbox; :func:`~.sandbox.default_sandbox`
             (E2B iff ``E2B_API_KEY`` is set) by default.
 
     Returns:

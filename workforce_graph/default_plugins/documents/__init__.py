@@ -3,8 +3,13 @@
 Importing this package is cheap: unstructured is imported on the first read.
 """
 
-from workforce_graph.documents.rank import BM25, select_within_budget, split_passages, tokenize
-from workforce_graph.documents.reader import (
+from workforce_graph.default_plugins.documents.rank import (
+    BM25,
+    select_within_budget,
+    split_passages,
+    tokenize,
+)
+from workforce_graph.default_plugins.documents.reader import (
     SUPPORTED_TYPES,
     Chunk,
     DocumentError,

@@ -16,7 +16,12 @@ import threading
 import time
 from typing import Any
 
-from workforce_graph.sandbox.base import BoundedBuffer, ExecutionResult, SandboxError, SandboxLimits
+from workforce_graph.default_plugins.code.sandbox.base import (
+    BoundedBuffer,
+    ExecutionResult,
+    SandboxError,
+    SandboxLimits,
+)
 
 __all__ = ["E2BSandbox"]
 

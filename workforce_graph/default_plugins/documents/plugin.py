@@ -20,7 +20,7 @@ from pathlib import Path
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, Field
 
-from workforce_graph.documents import (
+from workforce_graph.default_plugins.documents import (
     SUPPORTED_TYPES,
     DocumentError,
     ParsedDocument,

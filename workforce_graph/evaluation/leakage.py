@@ -1,0 +1,92 @@
+"""The leakage guard: web results that would hand a benchmark's answer to the model.
+
+A result whose URL or text contains the question verbatim, or that comes from a host
+known to publish benchmark answers, is withheld from the worker and counted. The guard
+is active for the runs of an evaluation (a context variable set per task), so a web
+tool needs no extra argument to honour it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+__all__ = ["DEFAULT_BLOCKLIST", "LeakageGuard", "active_guard", "guarding"]
+
+DEFAULT_BLOCKLIST: tuple[str, ...] = (
+    "huggingface.co",
+    "hf.co",
+    "github.com",
+    "raw.githubusercontent.com",
+    "paperswithcode.com",
+    "kaggle.com",
+)
+"""Hosts that publish benchmark questions with their answers (GAIA's validation set
+lives on the Hugging Face hub, and copies on GitHub)."""
+
+_SPACE = re.compile(r"\s+")
+
+
+def _norm(text: str) -> str:
+    return _SPACE.sub(" ", text).strip().lower()
+
+
+@dataclass
+class LeakageGuard:
+    question: str
+    blocklist: tuple[str, ...] = DEFAULT_BLOCKLIST
+    withheld: list[str] = field(default_factory=list)
+    """The URLs (or reasons) of what was withheld."""
+
+    def leak(self, url: str, text: str) -> str | None:
+        """Why this result must be withheld, or ``None``."""
+        host = (urlparse(url).hostname or "").lower()
+        if any(host == h or host.endswith("." + h) for h in self.blocklist):
+            return f"blocklisted host {host}"
+        question = _norm(self.question)
+        # Very short questions occur verbatim by chance; only a real question counts.
+        if len(question) >= 24 and (question in _norm(url) or question in _norm(text)):
+            return "contains the question verbatim"
+        return None
+
+    def filter(self, results: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """``results`` (dicts with ``url`` and text fields) without the leaks."""
+        kept = []
+        for result in results:
+            text = " ".join(str(result.get(k) or "") for k in ("title", "content", "raw_content"))
+            reason = self.leak(str(result.get("url") or ""), text)
+            if reason is None:
+                kept.append(result)
+            else:
+                self.withheld.append(f"{result.get('url', '?')}: {reason}")
+        return kept
+
+
+_GUARD: contextvars.ContextVar[LeakageGuard | None] = contextvars.ContextVar(
+    "workforce_graph_leakage_guard", default=None
+)
+
+
+def active_guard() -> LeakageGuard | None:
+    """The guard of the evaluation run in progress, if any."""
+    return _GUARD.get()
+
+
+class guarding:
+    """``with guarding(guard): ...`` makes ``guard`` active for the runs started inside."""
+
+    def __init__(self, guard: LeakageGuard | None) -> None:
+        self.guard = guard
+        self._token: contextvars.Token[LeakageGuard | None] | None = None
+
+    def __enter__(self) -> LeakageGuard | None:
+        self._token = _GUARD.set(self.guard)
+        return self.guard
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _GUARD.reset(self._token)

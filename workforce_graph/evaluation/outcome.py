@@ -1,0 +1,48 @@
+"""How a run ended, as the evaluation counts it: every task is in the denominator and
+every way of not answering is a wrong answer of a named kind."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from workforce_graph.trajectory.format import FailureKind
+
+__all__ = ["FAILURE_KINDS", "run_failure"]
+
+FAILURE_KINDS: tuple[FailureKind, ...] = (
+    "no_plan",
+    "worker_failure",
+    "timeout",
+    "budget",
+    "crash",
+    "wrong_answer",
+)
+
+_BUDGET_STOPS = {"max_turns", "time", "budget"}
+
+
+def run_failure(final: Mapping[str, Any] | None, crash: str | None) -> FailureKind | None:
+    """Why a run did not produce a complete answer, or ``None`` when it did.
+
+    ``crash`` is ``"timeout"`` for the per-task time limit, else the exception text.
+    A run that stopped on a budget (turns, time, tool calls) is ``budget``; one whose
+    answer says subtasks failed is ``worker_failure``; one that could not plan is
+    ``no_plan``. Scoring decides between right and ``wrong_answer`` only when this is
+    ``None``.
+    """
+    if crash is not None:
+        return "timeout" if crash == "timeout" else "crash"
+    if final is None:
+        return "crash"
+    answer = final.get("answer")
+    if final.get("error"):
+        return "no_plan"
+    if str(final.get("stop") or "") in _BUDGET_STOPS:  # the flow's turns or time ran out
+        return "budget"
+    if not isinstance(answer, Mapping):
+        return "crash"
+    if not answer.get("complete", False):
+        reasons = " ".join(str(f.get("reason", "")) for f in answer.get("failed") or [])
+        return "budget" if "budget" in reasons else "worker_failure"
+    return None

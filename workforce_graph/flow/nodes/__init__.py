@@ -1,0 +1,1 @@
+"""The flow topology's nodes: query analysis, planner, executor, verifier, generator."""

