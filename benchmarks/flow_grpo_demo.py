@@ -25,7 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from curriculum import curriculum
-from training_figures import evaluate_planner
+from training_figures import evaluate_planner, print_before_after
 
 from workforce_graph.training import TrainOptions, resolve_base_model
 from workforce_graph.training.flow_loop import FlowGrpoLoop, run_flow_grpo_loop
@@ -103,9 +103,7 @@ def show(report: dict[str, Any]) -> None:
             + (f"loss {losses[0]:.4f} -> {losses[-1]:.4f}" if losses else "no update")
         )
     before, after = report["before"], report["after"]
-    print(f"{'held-out (flow)':<22}{'before':>12}{'after':>12}")
-    for key in ("first_plan_valid", "accuracy", "runs", "seconds"):
-        print(f"{key:<22}{before[key]:>12.3g}{after[key]:>12.3g}")
+    print_before_after("held-out (flow)", before, after)
     print(f"loop time: {report['loop_seconds']} s")
 
 

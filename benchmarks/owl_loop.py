@@ -31,7 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from curriculum import curriculum
-from training_figures import evaluate_planner
+from training_figures import evaluate_planner, print_before_after
 
 from workforce_graph.evaluation.graphs import GraphSpec
 from workforce_graph.evaluation.runner import Evaluation
@@ -152,11 +152,7 @@ def show(report: dict[str, Any]) -> None:
     print(f"SFT rows: {report['sft']}\nDPO rows: {report['dpo']}")
     for name, values in losses.items():
         print(f"{name} loss: {values[0]:.4f} -> {values[-1]:.4f} over {len(values)} logs")
-    print(f"{'held-out':<22}{'before':>12}{'after':>12}")
-    for key in ("first_plan_valid", "accuracy", "runs", "seconds"):
-        print(f"{key:<22}{before[key]:>12.3g}{after[key]:>12.3g}")
-    print("worker per family, before:", before["workers_by_family"])
-    print("worker per family, after: ", after["workers_by_family"])
+    print_before_after("held-out", before, after)
     print("time (s):", report["seconds"])
 
 

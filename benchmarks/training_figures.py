@@ -14,7 +14,7 @@ from workforce_graph.evaluation.graphs import GraphSpec
 from workforce_graph.evaluation.runner import Evaluation
 from workforce_graph.trajectory.format import Trajectory, read_trajectories
 
-__all__ = ["evaluate_planner", "first_plan_valid"]
+__all__ = ["evaluate_planner", "first_plan_valid", "print_before_after"]
 
 
 def first_plan_valid(trajectory: Trajectory) -> bool:
@@ -63,3 +63,12 @@ async def evaluate_planner(
         "workers_by_family": {k: dict(v) for k, v in sorted(workers.items())},
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def print_before_after(title: str, before: dict[str, Any], after: dict[str, Any]) -> None:
+    """The held-out figures side by side."""
+    print(f"{title:<22}{'before':>12}{'after':>12}")
+    for key in ("first_plan_valid", "accuracy", "runs", "seconds"):
+        print(f"{key:<22}{before[key]:>12.3g}{after[key]:>12.3g}")
+    print("worker per family, before:", before["workers_by_family"])
+    print("worker per family, after: ", after["workers_by_family"])

@@ -51,13 +51,22 @@ Seed = Annotated[int, typer.Option(help="Random seed.")]
 Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bar or loss log.")]
 
 
-def _options(defaults: TrainOptions, **given: Any) -> TrainOptions:
+_SAME_NAME = (
+    *("epochs", "batch_size", "grad_accum", "max_steps", "device", "lora", "lora_r"),
+    *("save_steps", "max_length", "seed", "beta"),
+)
+
+
+def _options(defaults: TrainOptions, given: dict[str, Any]) -> TrainOptions:
+    """The training options from a command's parameters (its ``locals()``)."""
     from dataclasses import replace
 
     if given["device"] not in ("auto", "cpu", "cuda"):
         raise ValueError(f"--device must be auto, cpu or cuda, not {given['device']!r}")
-    changes = {name: value for name, value in given.items() if value is not None}
-    return replace(defaults, **changes)
+    changes = {name: given[name] for name in _SAME_NAME if given.get(name) is not None}
+    if given.get("lr") is not None:
+        changes["learning_rate"] = given["lr"]
+    return replace(defaults, **changes, lora_alpha=2 * given["lora_r"], progress=not given["quiet"])
 
 
 def _report(result: TrainResult, as_json: bool) -> None:
@@ -109,28 +118,14 @@ def _owl_stage(kind: str) -> Callable[..., None]:
         json_out: Json = False,
         debug: Debug = False,
     ) -> None:
+        given = dict(locals())
+
         def action() -> None:
             from workforce_graph.training.options import TrainOptions
             from workforce_graph.training.owl_stages import train_dpo, train_sft
             from workforce_graph.training.rows import read_rows
 
-            options = _options(
-                TrainOptions(),
-                learning_rate=lr,
-                epochs=epochs,
-                batch_size=batch_size,
-                grad_accum=grad_accum,
-                max_steps=max_steps,
-                device=device,
-                lora=lora,
-                lora_r=lora_r,
-                lora_alpha=2 * lora_r,
-                beta=beta,
-                save_steps=save_steps,
-                max_length=max_length,
-                seed=seed,
-                progress=not quiet,
-            )
+            options = _options(TrainOptions(), given)
             rows = read_rows(data, "sft" if kind == "sft" else "dpo")
             train = train_sft if kind == "sft" else train_dpo
             _report(train(rows, base=base, out=out, options=options), json_out)
@@ -199,6 +194,7 @@ def flow_grpo(
     debug: Debug = False,
 ) -> None:
     """Flow-GRPO: clipped-ratio policy loss on per-turn advantages (AgentFlow's defaults)."""
+    given = dict(locals())
 
     def action() -> None:
         from workforce_graph.training.flow_grpo import (
@@ -212,22 +208,7 @@ def flow_grpo(
             raise ValueError(
                 "pass --data FILE (exported flow-grpo rows) or --dataset SPEC (on-policy)"
             )
-        options = _options(
-            FLOW_GRPO_DEFAULTS,
-            learning_rate=lr,
-            epochs=epochs,
-            batch_size=batch_size,
-            grad_accum=grad_accum,
-            max_steps=max_steps,
-            device=device,
-            lora=lora,
-            lora_r=lora_r,
-            lora_alpha=2 * lora_r,
-            save_steps=save_steps,
-            max_length=max_length,
-            seed=seed,
-            progress=not quiet,
-        )
+        options = _options(FLOW_GRPO_DEFAULTS, given)
         loss = FlowGrpoLoss(clip_low=clip, clip_high=clip, kl_coef=kl)
         if dataset is not None:
             _on_policy(
