@@ -119,14 +119,14 @@ def test_sft_loss_falls_and_the_trained_planner_plans(sft_model: tuple[Path, lis
     assert final["subtasks"][0]["status"] == "done"
 
 
-def test_dpo_through_the_cli(
-    sft_model: tuple[Path, list[float]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_dpo_with_lora_through_the_cli(
+    base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = tmp_path / "pairs.jsonl"
     pair = {"prompt": "Plan: 6 times 7", "chosen": json.dumps(PLAN), "rejected": "No."}
     rows.write_text(json.dumps(pair) + "\n" + json.dumps(pair) + "\n")
-    args = ["train", "dpo", "--data", str(rows), "--base", str(sft_model[0])]
-    args += ["--out", str(tmp_path / "dpo"), "--lr", "1e-4", "--max-steps", "3"]
+    args = ["train", "dpo", "--data", str(rows), "--base", str(base), "--lora"]
+    args += ["--out", str(tmp_path / "dpo"), "--lr", "5e-4", "--max-steps", "3"]
     args += ["--batch-size", "2", "--grad-accum", "1", "--device", "cpu", "--save-steps", "0"]
     with pytest.raises(SystemExit) as exited:
         main([*args, "--quiet", "--json"])
@@ -134,6 +134,9 @@ def test_dpo_through_the_cli(
     summary = json.loads(capsys.readouterr().out)
     assert summary["steps"] == 3
     assert summary["last_loss"] < summary["first_loss"] == pytest.approx(math.log(2), abs=1e-3)
+    saved = json.loads((tmp_path / "dpo" / "config.json").read_text())
+    assert saved["model_type"] == "llama"  # the adapter was merged into a plain model
+    assert not (tmp_path / "dpo" / "adapter_config.json").exists()
     assert AutoModelForCausalLM.from_pretrained(str(tmp_path / "dpo")) is not None
 
 
