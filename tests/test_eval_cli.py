@@ -108,3 +108,20 @@ def test_run_record_writes_the_trajectory(
     assert trajectory.question == "What is six times seven?" and trajectory.answer == "Forty-two."
     assert [c.role for c in trajectory.calls] == ["planner", "worker", "generator"]
     assert trajectory.calls[0].model == "m" and trajectory.calls[0].parsed["subtasks"]
+
+
+@pytest.mark.usefixtures("in_process_env", "plugins")
+def test_eval_topology_flow(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from tests.test_flow_cli import next_step, stop_at_turn
+
+    data = tmp_path / "qa.jsonl"
+    data.write_text(json.dumps({"id": "a", "question": "2+2?", "answer": "4"}) + "\n")
+    responders = {"planner": next_step, "flow_verifier": stop_at_turn(1)}
+    with FakeOpenAI(answer="FINAL ANSWER: 4", responders=responders) as server:
+        args = ["--model", "m", "--base-url", server.base_url, "--out", str(tmp_path / "ev")]
+        code, stdout, err = call(capsys, "eval", str(data), "--topology", "flow", *args, "--json")
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert (summary["topology"], summary["total"], summary["pass@1"]) == ("flow", 1, 1.0)
+    [trajectory] = read_trajectories([tmp_path / "ev"])
+    assert trajectory.topology == "flow" and [d.turn for d in trajectory.decisions()] == [1]

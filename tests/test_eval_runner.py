@@ -211,3 +211,49 @@ async def test_flow_topology_runs_are_scored_and_budget_stops_counted(tmp_path: 
     trajectories = list(read_trajectories([tmp_path]))
     assert {t.topology for t in trajectories} == {"flow"}
     assert [len(t.decisions()) for t in trajectories] == [1, 2]
+
+
+async def test_an_llm_judge_is_reported_beside_the_official_score(tmp_path: Path) -> None:
+    judge = ScriptedChatModel(
+        responders={"worker": lambda m: "YES" if "Lyon" in text(m) else "no."}
+    )
+    graph = GraphSpec(model_factory=scripted)
+    data = dataset("What is 2+2?", "Capital of France?")
+    summary = await Evaluation(data, graph, tmp_path, judge=judge).run()
+    # The lenient judge accepts "Lyon" for Paris; the official score does not move.
+    assert summary["pass@1"] == 0.5 and summary["llm_judge@1"] == 0.5
+    rows = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert {r["task_id"]: r["judge_score"] for r in rows} == {"q0": 0.0, "q1": 1.0}
+    assert {t.outcome.judge_score for t in read_trajectories([tmp_path]) if t.outcome} == {0.0, 1.0}
+
+
+async def test_a_run_continues_its_checkpointed_thread_instead_of_starting_over() -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from workforce_graph.evaluation.unit import UnitSpec, run_unit
+
+    model = scripted()
+    spec_ = GraphSpec(model_factory=lambda: model)
+    saver = InMemorySaver()
+    unit = UnitSpec("q0", 0, "What is 2+2?", (), GAIA_ANSWER_FORMAT, thread_id="t-1")
+    # A worker that died after the plan and the workers ran: the thread waits at the generator.
+    stopped = spec_.build(saver)
+    stopped.interrupt_before_nodes = ["generator"]
+    await stopped.ainvoke({"task": unit.question}, {"configurable": {"thread_id": "t-1"}})
+    assert len(model.calls_by_role("planner")) == 1 and not model.calls_by_role("generator")
+    run = await run_unit(spec_.build(saver), unit, topology="workforce", timeout_s=None)
+    assert run.failure is None and run.answer == "Thinking. FINAL ANSWER: 4"
+    assert len(model.calls_by_role("planner")) == 1 and len(model.calls_by_role("generator")) == 1
+    assert run.trajectory["question"] == unit.question
+    # A finished thread is not run again.
+    again = await run_unit(spec_.build(saver), unit, topology="workforce", timeout_s=None)
+    assert again.answer == run.answer and len(model.calls_by_role("generator")) == 1
+
+
+async def test_a_wrong_answer_after_the_one_subtask_fallback_counts_as_no_plan(
+    tmp_path: Path,
+) -> None:
+    graph = GraphSpec(model_factory=scripted)  # plan_fallback is on by default
+    summary = await Evaluation(dataset("PLANFAIL 2+2?", "PLANFAIL x"), graph, tmp_path).run()
+    # The fallback answered the first right ("4"); the second is wrong for want of a plan.
+    assert summary["pass@1"] == 0.5 and summary["failures"]["no_plan"] == 1

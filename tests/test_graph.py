@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +18,8 @@ from langgraph.checkpoint.memory import InMemorySaver
 from tests.conftest import run_graph, spec, subtask_id_of
 from workforce_graph import build_workforce_graph
 from workforce_graph.testing import ScriptedChatModel, plan_reply
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def sub(sid: str, *deps: str, caps: tuple[str, ...] = ("reasoning",)) -> dict[str, Any]:
@@ -54,26 +59,30 @@ async def test_messages_input_works_like_a_langchain_chat(scripted: Any) -> None
 async def test_independent_subtasks_run_concurrently() -> None:
     in_flight = 0
     peak = 0
+    meeting: asyncio.Barrier
 
     async def work(context: dict[str, Any]) -> str:
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
-        await asyncio.sleep(0.05)
+        # Every subtask waits for the others allowed at once: only concurrent ones meet.
+        await asyncio.wait_for(meeting.wait(), 10)
         in_flight -= 1
         return f"done {context['subtask_id']}"
 
     worker = spec("par", "reasoning", factory=lambda model: RunnableLambda(work))
     plan = plan_reply(*(sub(f"s{i}") for i in range(6)))
+    meeting = asyncio.Barrier(6)
     final, _ = await run_graph(ScriptedChatModel(responders={"planner": plan}), workers=[worker])
     assert peak == 6
     assert all(s["status"] == "done" for s in final["subtasks"])
 
     peak = 0
-    await run_graph(
+    meeting = asyncio.Barrier(2)
+    final, _ = await run_graph(
         ScriptedChatModel(responders={"planner": plan}), workers=[worker], max_concurrency=2
     )
-    assert peak == 2
+    assert peak == 2 and all(s["status"] == "done" for s in final["subtasks"])
 
 
 async def test_dependencies_run_in_order_and_see_only_their_inputs(scripted: Any) -> None:
@@ -299,26 +308,54 @@ async def test_worker_exception_becomes_a_failed_subtask(scripted: Any) -> None:
     assert final["answer"]["complete"] is False
 
 
-async def test_checkpoint_round_trip_under_strict_msgpack(
-    scripted: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("LANGGRAPH_STRICT_MSGPACK", "true")
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+STRICT_ROUND_TRIP = """
+import asyncio, json, os, sys
+assert os.environ["LANGGRAPH_STRICT_MSGPACK"] == "true"
+from langgraph.checkpoint.serde import _msgpack
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langchain_core.messages import AIMessage
+from tests.conftest import run_graph, spec
+from workforce_graph import build_workforce_graph
+from workforce_graph.testing import ScriptedChatModel, plan_reply
 
-    model = scripted(planner=plan_reply(sub("a"), sub("b", "a")), worker=lambda m: "r")
-    db = str(tmp_path / "runs.sqlite")
+assert _msgpack.STRICT_MSGPACK_ENABLED  # read once, at import: set before it, here
+
+async def main(db):
+    plan = plan_reply(
+        {"id": "a", "description": "do a", "capabilities": ["reasoning"]},
+        {"id": "b", "description": "do b", "capabilities": ["reasoning"], "depends_on": ["a"]},
+    )
+    model = ScriptedChatModel(responders={"planner": plan, "worker": "r", "generator": "fin"})
     async with AsyncSqliteSaver.from_conn_string(db) as saver:
         final, _ = await run_graph(model, checkpointer=saver, thread_id="t1")
-    graph = build_workforce_graph(model=model, workers=[spec("reasoning", "reasoning")]).compile()
+    graph = build_workforce_graph(model=model, workers=[spec("reasoning", "reasoning")])
     async with AsyncSqliteSaver.from_conn_string(db) as saver:
-        graph.checkpointer = saver
-        snapshot = await graph.aget_state({"configurable": {"thread_id": "t1"}})
-    values = snapshot.values
-    assert os.environ["LANGGRAPH_STRICT_MSGPACK"] == "true"
-    assert values["answer"] == final["answer"]
+        compiled = graph.compile(checkpointer=saver)
+        values = (await compiled.aget_state({"configurable": {"thread_id": "t1"}})).values
+    assert values["answer"] == final["answer"] and values["answer"]["complete"]
     assert values["subtasks"] == final["subtasks"]
     assert isinstance(values["messages"][-1], AIMessage)
     assert values["usage"] == final["usage"]
+    print("round trip ok")
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_checkpoint_round_trip_under_strict_msgpack(tmp_path: Any) -> None:
+    # LangGraph reads LANGGRAPH_STRICT_MSGPACK when it is imported, so the check runs
+    # in a fresh interpreter with the variable set from the start.
+    env = {**os.environ, "LANGGRAPH_STRICT_MSGPACK": "true", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", STRICT_ROUND_TRIP, str(tmp_path / "runs.sqlite")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "round trip ok" in done.stdout
 
 
 async def test_subtask_no_worker_can_take_fails_boundedly() -> None:

@@ -2,7 +2,8 @@
 
 The local sandbox tests run real processes. Protections the kernel may refuse
 (network namespace, read-only mounts, PID namespace) are checked where
-``LocalSandbox.capabilities()`` says they hold and skipped, with the reason, elsewhere.
+``LocalSandbox.capabilities()`` says they hold and skipped, with the reason, elsewhere;
+under ``CI=true`` a missing protection fails instead, so CI always checks them all.
 The E2B tests talk to a fake E2B server on 127.0.0.1, never to the internet.
 """
 
@@ -51,6 +52,15 @@ def sandbox() -> LocalSandbox:
 @pytest.fixture(scope="module")
 def caps(sandbox: LocalSandbox) -> SandboxCapabilities:
     return sandbox.capabilities()
+
+
+def require(protection: bool, missing: str) -> None:
+    """Skip a check whose protection this machine lacks; under ``CI=true``, fail."""
+    if protection:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"the sandbox protection is required in CI, but {missing}")
+    pytest.skip(missing)
 
 
 def processes_with(marker: str) -> list[int]:
@@ -150,8 +160,10 @@ while True:
 
 
 def test_background_process_dies_with_the_run(caps: SandboxCapabilities) -> None:
-    if not caps.pid_namespace:
-        pytest.skip("no PID namespace here: a process that calls setsid() can outlive the run")
+    require(
+        caps.pid_namespace,
+        "no PID namespace here: a process that calls setsid() can outlive the run",
+    )
     marker = f"wfg-daemon-{uuid.uuid4().hex}"
     code = f"""
 import os, subprocess, sys
@@ -207,8 +219,7 @@ print(leaks)
 
 
 def test_network_connection_is_refused(caps: SandboxCapabilities) -> None:
-    if not caps.no_network:
-        pytest.skip("no network namespace here: the sandbox can open connections")
+    require(caps.no_network, "no network namespace here: the sandbox can open connections")
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(1)
@@ -232,8 +243,10 @@ except OSError as e:
 
 
 def test_writing_outside_the_working_directory_is_refused(caps: SandboxCapabilities) -> None:
-    if not caps.read_only_outside_workdir:
-        pytest.skip("mounts are not read-only here: the code may write wherever its uid can")
+    require(
+        caps.read_only_outside_workdir,
+        "mounts are not read-only here: the code may write wherever its uid can",
+    )
     target_dir = tempfile.mkdtemp(prefix="wfg-outside-")
     os.chmod(target_dir, 0o777)  # writable by anyone: only the sandbox should stop it
     target = os.path.join(target_dir, "escaped.txt")
@@ -260,8 +273,10 @@ open("inside.txt", "w").write("fine")
 def test_home_directory_secrets_are_hidden(
     caps: SandboxCapabilities, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not caps.read_only_outside_workdir:
-        pytest.skip("no mount namespace here: the code can read what its uid can read")
+    require(
+        caps.read_only_outside_workdir,
+        "no mount namespace here: the code can read what its uid can read",
+    )
     home = tempfile.mkdtemp(prefix="wfg-home-")
     try:
         with open(os.path.join(home, "credentials"), "w") as f:

@@ -17,12 +17,7 @@ class Usage(TypedDict):
 
 
 def add_usage(left: dict[str, Usage] | None, right: dict[str, Usage] | None) -> dict[str, Usage]:
-    """Reducer summing token usage per key (``planner``, ``worker:web``, ...).
-
-    ``None`` as the update starts the count afresh (a new run on a finished thread).
-    """
-    if right is None:
-        return {}
+    """Reducer summing token usage per key (``planner``, ``worker:web``, ...)."""
     merged: dict[str, Usage] = {k: Usage(**v) for k, v in (left or {}).items()}
     for key, usage in (right or {}).items():
         base = merged.get(key, Usage(calls=0, input_tokens=0, output_tokens=0))

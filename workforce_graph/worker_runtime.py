@@ -31,7 +31,6 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.runnables import RunnableConfig
-from langchain_core.runnables.config import merge_configs
 from langchain_core.tools import BaseTool
 
 from workforce_graph.prompts import render_subtask_prompt
@@ -90,6 +89,13 @@ def _normalise(output: Any) -> WorkerResult:
     return _failed(f"the worker returned {type(output).__name__}, not a result")
 
 
+def _with_turn(config: RunnableConfig | None, turn: int) -> RunnableConfig:
+    """``config`` with the tool loop's turn in its metadata (a shallow copy: cheaper than
+    merge_configs, which rebuilds the callback managers on every model call)."""
+    base: RunnableConfig = config or {}
+    return {**base, "metadata": {**(base.get("metadata") or {}), "turn": turn}}
+
+
 async def _tool_loop(
     spec: WorkerSpec,
     model: BaseChatModel,
@@ -112,9 +118,7 @@ async def _tool_loop(
     turn = 0
     while True:
         turn += 1
-        reply = await bound.ainvoke(
-            messages, config=merge_configs(config, {"metadata": {"turn": turn}})
-        )
+        reply = await bound.ainvoke(messages, config=_with_turn(config, turn))
         meter.record(reply)
         if not isinstance(reply, AIMessage) or not reply.tool_calls:
             return _finished(str(reply.content), counter[0])

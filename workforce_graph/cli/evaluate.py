@@ -111,6 +111,14 @@ def eval_command(
             show_default=False,
         ),
     ] = None,
+    judge_model: Annotated[
+        str | None,
+        typer.Option(
+            help="Also judge each answer with this model; reported as llm_judge@1 beside "
+            "pass@1, never instead of it.",
+            show_default=False,
+        ),
+    ] = None,
     json_out: Json = False,
     debug: Debug = False,
     *,
@@ -135,7 +143,7 @@ def eval_command(
         from workforce_graph.evaluation.leakage import DEFAULT_BLOCKLIST
         from workforce_graph.evaluation.report import print_report, write_html
         from workforce_graph.evaluation.runner import RESULTS, EvalError, Evaluation, read_rows
-        from workforce_graph.models import FLOW_ROLES, ROLES, ModelSet
+        from workforce_graph.models import FLOW_ROLES, ROLES, ModelSet, resolve_model
         from workforce_graph.trajectory.replay import ReplayedWorkers
 
         console = stderr_console()
@@ -185,6 +193,7 @@ def eval_command(
             db=db,
             blocklist=DEFAULT_BLOCKLIST + tuple(blocklist or ()),
             on_result=progress,
+            judge=resolve_model(judge_model, base_url=base_url) if judge_model else None,
         )
         console.print(f"evaluating {total} run(s) of {data.name} into {folder}", highlight=False)
         try:

@@ -18,6 +18,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from workforce_graph.cli.turns import turn_items
+
 __all__ = [
     "EventsView",
     "LiveView",
@@ -27,7 +29,6 @@ __all__ = [
     "QuietView",
     "plan_tree",
     "short",
-    "turn_items",
     "usage_rows",
     "usage_table",
 ]
@@ -68,6 +69,8 @@ class PlanTracker:
     replans: int = 0
     usage: dict[str, dict[str, int]] = field(default_factory=dict)
     phase: str = "planning"
+    turns: int = 0
+    """Turns taken (flow topology)."""
 
     def apply_event(self, event: Mapping[str, Any]) -> None:
         """Update from one progress event (see ``workforce_graph.events``)."""
@@ -100,7 +103,8 @@ class PlanTracker:
             self.items[sid] = _Item(
                 sid, str(event.get("sub_goal") or ""), [], worker=event.get("worker") or None
             )
-            self.phase = f"turn {event.get('turn')}"
+            self.turns = int(event.get("turn") or self.turns + 1)
+            self.phase = f"turn {self.turns}"
         elif name == "verdict":
             self.phase = "answering" if event.get("stop") else "planning"
         elif item is not None:
@@ -141,26 +145,6 @@ class PlanTracker:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
-
-
-def turn_items(memory: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The flow topology's turns as subtask-shaped items (id ``t<n>``, sub-goal, worker)."""
-    return [
-        {
-            "id": f"t{r['turn']}",
-            "description": r.get("sub_goal", ""),
-            "capabilities": [],
-            "depends_on": [],
-            "worker": r.get("worker") or None,
-            "status": r.get("status"),
-            "result": r.get("result"),
-            "failure_reason": r.get("failure_reason"),
-            "attempts": 1,
-            "seconds": r.get("seconds"),
-            "verdict": r.get("verdict"),
-        }
-        for r in memory
-    ]
 
 
 def plan_tree(
@@ -368,7 +352,7 @@ class LiveView(ProgressView):
         header.append(f"{self.thread_id}  ", style="dim")
         header.append(f"{t.elapsed():.1f}s  ·  {t.tokens:,} tokens  ·  ")
         budget = f"/{self.max_replans}" if self.max_replans is not None else ""
-        header.append(f"replans {t.replans}{budget}  ·  {t.phase}")
+        header.append(t.phase if t.turns else f"replans {t.replans}{budget}  ·  {t.phase}")
         if not t.items:
             return Group(header, Text("planning…", style="dim"))
         items = [dict(vars(i)) for i in list(t.items.values())]

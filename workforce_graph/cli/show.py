@@ -12,9 +12,10 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from workforce_graph.cli.render import plan_tree, turn_items, usage_table
+from workforce_graph.cli.render import plan_tree, usage_table
 from workforce_graph.cli.runs import format_duration, format_time
 from workforce_graph.cli.summary import run_summary, status_of
+from workforce_graph.cli.turns import turn_items
 from workforce_graph.persistence import open_run_store
 
 __all__ = ["read_run_state", "show_run"]

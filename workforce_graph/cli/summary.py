@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.text import Text
 
 from workforce_graph.cli.errors import EXIT_ANSWERED, EXIT_INCOMPLETE
-from workforce_graph.cli.render import EventsView, ProgressView, turn_items, usage_table
+from workforce_graph.cli.render import EventsView, ProgressView, usage_table
+from workforce_graph.cli.turns import turn_items
 from workforce_graph.persistence import RunStatus
 
 __all__ = ["OutputMode", "finish_run", "run_summary", "status_of", "stderr_console"]

@@ -81,6 +81,12 @@ def summarise(
         },
         "withheld_results": withheld,
     }
+    judged = [r for runs in by_task.values() for r in runs if "judge_score" in r]
+    if judged:
+        # Beside the official figure, never instead of it; an unanswered judge is not right.
+        summary["llm_judge@1"] = sum(1 for r in judged if r["judge_score"] == 1.0) / (
+            total * samples or 1
+        )
     if samples > 1:
         summary[f"pass@{samples}"] = statistics.fmean(pass_k) if pass_k else 0.0
         summary[f"majority@{samples}"] = statistics.fmean(majority) if majority else 0.0

@@ -26,6 +26,8 @@ def print_report(summary: Mapping[str, Any], console: Console) -> None:
     head.add_column("value", justify="right")
     head.add_row("tasks (denominator)", str(summary["total"]))
     head.add_row("pass@1", _pct(summary["pass@1"]))
+    if "llm_judge@1" in summary:
+        head.add_row("LLM judge (not the official score)", _pct(summary["llm_judge@1"]))
     if samples > 1:
         head.add_row(f"pass@{samples}", _pct(summary[f"pass@{samples}"]))
         head.add_row(f"majority@{samples}", _pct(summary[f"majority@{samples}"]))
@@ -84,6 +86,8 @@ def write_html(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], pa
         cards.append(
             (f"majority@{samples}", _pct(summary[f"majority@{samples}"]), "most common answer")
         )
+    if "llm_judge@1" in summary:
+        cards.append(("LLM judge", _pct(summary["llm_judge@1"]), "not the official score"))
     cards.append(("time per run", f"{summary['time_s']['per_task_mean']:.1f} s", "mean"))
     cards.append(("model calls", f"{summary['cost']['model_calls_per_run']:.1f}", "per run"))
     cards.append(("tokens", f"{summary['cost']['tokens_per_run']:.0f}", "per run"))

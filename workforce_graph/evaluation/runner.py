@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any, Literal
 
 from workforce_graph.evaluation.datasets.base import EvalDataset, EvalTask
 from workforce_graph.evaluation.graphs import GraphSpec
+from workforce_graph.evaluation.judge import judge_score
 from workforce_graph.evaluation.leakage import DEFAULT_BLOCKLIST
 from workforce_graph.evaluation.metrics import summarise
 from workforce_graph.evaluation.scorer import extract_final_answer
@@ -53,7 +55,8 @@ def score_run(
         except Exception as exc:  # a verifier's bug must not stop the evaluation
             error = f"scorer failed: {type(exc).__name__}: {exc}"
     correct = run.failure is None and score >= 1.0
-    failure = run.failure or (None if correct else "wrong_answer")
+    wrong = "no_plan" if run.plan_fallback else "wrong_answer"
+    failure = run.failure or (None if correct else wrong)
     trajectory = Trajectory.model_validate(run.trajectory)
     trajectory.outcome = Outcome(
         score=1.0 if correct else score if run.failure is None else 0.0,
@@ -111,7 +114,10 @@ class Evaluation:
     """Checkpointer: a SQLite path or ``postgresql://`` DSN (required with Ray)."""
     blocklist: tuple[str, ...] = DEFAULT_BLOCKLIST
     on_result: Callable[[dict[str, Any]], None] | None = None
+    judge: Any = None
+    """An optional chat model judging answers, reported beside the official score."""
     eval_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def tasks(self) -> list[EvalTask]:
@@ -171,10 +177,15 @@ class Evaluation:
         ]
 
     def _store(self, run: UnitRun, tasks: dict[str, EvalTask]) -> dict[str, Any]:
-        row, trajectory = score_run(self.dataset, tasks[run.unit.task_id], run)
-        append_trajectory(self.out_dir / TRAJECTORIES, trajectory)
-        with (self.out_dir / RESULTS).open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(row) + "\n")
+        task = tasks[run.unit.task_id]
+        row, trajectory = score_run(self.dataset, task, run)
+        if self.judge is not None and trajectory.outcome is not None:
+            verdict = judge_score(self.judge, task.question, task.answer, row["extracted"])
+            row["judge_score"] = trajectory.outcome.judge_score = verdict
+        with self._lock:
+            append_trajectory(self.out_dir / TRAJECTORIES, trajectory)
+            with (self.out_dir / RESULTS).open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(row) + "\n")
         if self.on_result is not None:
             self.on_result(row)
         return row
@@ -215,7 +226,8 @@ class Evaluation:
                         timeout_s=self.timeout_s,
                         blocklist=self.blocklist,
                     )
-                    rows.append(self._store(run, by_id))
+                    # In a thread: a judge's model call must not stall the other runs.
+                    rows.append(await asyncio.to_thread(self._store, run, by_id))
 
             async with asyncio.TaskGroup() as group:
                 for unit in pending:

@@ -45,6 +45,9 @@ class UnitRun:
     duration_s: float
     trajectory: dict[str, Any]
     withheld: list[str]
+    plan_fallback: bool = False
+    """No valid plan came, so the request ran as one subtask (a wrong answer then counts
+    as ``no_plan``)."""
 
 
 async def _final(graph: Any, unit: UnitSpec, config: dict[str, Any]) -> dict[str, Any]:
@@ -103,6 +106,7 @@ async def run_unit(
             meta={**unit.meta, "sample": unit.sample},
         )
     trajectory.duration_s = duration
+    trajectory.question = trajectory.question or unit.question  # a continued thread
     error = crash if crash and crash != "timeout" else (final or {}).get("error")
     if crash == "timeout":
         error = f"timed out after {timeout_s:g} s"
@@ -117,4 +121,5 @@ async def run_unit(
         duration_s=duration,
         trajectory=trajectory.model_dump(mode="json"),
         withheld=list(guard.withheld),
+        plan_fallback=bool((final or {}).get("plan_fallback")),
     )

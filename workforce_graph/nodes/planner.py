@@ -16,12 +16,14 @@ finished starts a new run: fresh plan and budgets, the conversation kept.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
+from langgraph.types import Overwrite
 
 from workforce_graph.conversation import (
     earlier_conversation,
@@ -43,7 +45,7 @@ from workforce_graph.prompts import brief, describe_workers
 from workforce_graph.roles import role_config
 from workforce_graph.state import Subtask, WorkforceState
 from workforce_graph.structured import StructuredOutputError, structured_call
-from workforce_graph.usage import UsageMeter
+from workforce_graph.usage import Usage, UsageMeter
 
 __all__ = ["GENERAL_CAPABILITIES", "fallback_plan", "make_planner", "plan_schema"]
 
@@ -154,7 +156,7 @@ def make_planner(deps: NodeDeps) -> Any:
     ) -> dict[str, Any]:
         settings = deps.settings_for(runtime.context)
         model = deps.model_for("planner", runtime.context)
-        meter = UsageMeter("planner")
+        meter = _PlannerMeter("planner")
         request = request_of(state)
         base: dict[str, Any] = {"task": request, "plan_feedback": None, "plan_fallback": None}
         if starts_new_run(state):
@@ -166,10 +168,10 @@ def make_planner(deps: NodeDeps) -> Any:
                 "answer": None,
                 "error": None,
                 "verdict": None,
-                "usage": None,
             }
             base.update(fresh)
-            state = WorkforceState(**{**state, **fresh})  # type: ignore[typeddict-item]
+            state = WorkforceState(**{**state, **fresh, "usage": {}})  # type: ignore[typeddict-item]
+            meter.fresh = True
         base["messages"] = request_message(state.get("messages", []), request)
         kept = [s for s in state.get("subtasks", []) if s["status"] == "done"]
         kept_ids = {s["id"] for s in kept}
@@ -232,7 +234,7 @@ def _is_constrained(model: BaseChatModel) -> bool:
 
 
 def _planned(
-    base: dict[str, Any], meter: UsageMeter, state: WorkforceState, subtasks: list[Subtask]
+    base: dict[str, Any], meter: _PlannerMeter, state: WorkforceState, subtasks: list[Subtask]
 ) -> dict[str, Any]:
     emit(
         "plan",
@@ -241,7 +243,7 @@ def _planned(
         ],
         replans=state.get("replans", 0),
     )
-    return {**base, "subtasks": subtasks, "error": None, "usage": meter.as_update()}
+    return {**base, "subtasks": subtasks, "error": None, "usage": meter.update()}
 
 
 def fallback_plan(request: str, registry: WorkerRegistry, taken: set[str]) -> Subtask:
@@ -261,6 +263,15 @@ def fallback_plan(request: str, registry: WorkerRegistry, taken: set[str]) -> Su
     )
 
 
-def _give_up(base: dict[str, Any], meter: UsageMeter, error: str) -> dict[str, Any]:
+@dataclass
+class _PlannerMeter(UsageMeter):
+    fresh: bool = False
+    """A new run on the thread: the usage counts afresh from this update."""
+
+    def update(self) -> dict[str, Usage] | Overwrite:
+        return Overwrite(self.as_update()) if self.fresh else self.as_update()
+
+
+def _give_up(base: dict[str, Any], meter: _PlannerMeter, error: str) -> dict[str, Any]:
     emit("plan_error", error=error)
-    return {**base, "error": error, "usage": meter.as_update()}
+    return {**base, "error": error, "usage": meter.update()}

@@ -171,7 +171,7 @@ class TrajectoryRecorder(BaseCallbackHandler):
                 trajectory.complete = bool(answer.get("complete"))
             if outputs.get("error"):
                 trajectory.error = str(outputs["error"])
-            for key in ("stop", "stop_reason", "replans", "turn"):
+            for key in ("stop", "stop_reason", "replans", "turn", "plan_fallback"):
                 if outputs.get(key) is not None:
                     trajectory.meta[key] = outputs[key]
             subtasks = outputs.get("subtasks")
