@@ -1,6 +1,7 @@
 """Figures of an evaluation of the planner, read from its trajectories: accuracy, first
-plan valid (the planner's first call gave a plan it could use, no repair), and the
-worker chosen for each subtask of each question family."""
+plan valid (the planner's first call gave a plan it could use, no repair), how often no
+valid plan came at all (the one-subtask fallback ran), and the worker chosen for each
+subtask of each question family."""
 
 from __future__ import annotations
 
@@ -55,10 +56,12 @@ async def evaluate_planner(
         for subtask in trajectory.meta.get("subtasks") or []:
             workers[family][str(subtask.get("worker"))] += 1
     valid = [first_plan_valid(t) for t in trajectories]
+    fallbacks = sum(1 for t in trajectories if t.meta.get("plan_fallback"))
     return {
         "runs": len(trajectories),
         "accuracy": summary.get("pass@1", 0.0),
         "first_plan_valid": sum(valid) / len(valid) if valid else 0.0,
+        "plan_fallback": fallbacks / len(trajectories) if trajectories else 0.0,
         "failures": summary.get("failures", summary.get("failure_kinds")),
         "workers_by_family": {k: dict(v) for k, v in sorted(workers.items())},
         "seconds": round(time.perf_counter() - started, 1),
@@ -68,7 +71,7 @@ async def evaluate_planner(
 def print_before_after(title: str, before: dict[str, Any], after: dict[str, Any]) -> None:
     """The held-out figures side by side."""
     print(f"{title:<22}{'before':>12}{'after':>12}")
-    for key in ("first_plan_valid", "accuracy", "runs", "seconds"):
+    for key in ("first_plan_valid", "plan_fallback", "accuracy", "runs", "seconds"):
         print(f"{key:<22}{before[key]:>12.3g}{after[key]:>12.3g}")
     print("worker per family, before:", before["workers_by_family"])
     print("worker per family, after: ", after["workers_by_family"])

@@ -66,6 +66,7 @@ def _plan(planner: Any) -> dict[str, Any]:
         role_models={"planner": planner},
         workers=[spec("reasoning", "reasoning")],
         max_plan_attempts=1,
+        plan_fallback=False,  # a plan must come from the model, not the one-subtask fallback
     ).compile()
     return dict(asyncio.run(graph.ainvoke({"task": TASK})))
 
