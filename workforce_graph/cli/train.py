@@ -8,6 +8,7 @@ line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -69,19 +70,20 @@ def _options(defaults: TrainOptions, given: dict[str, Any]) -> TrainOptions:
     return replace(defaults, **changes, lora_alpha=2 * given["lora_r"], progress=not given["quiet"])
 
 
-def _report(result: TrainResult, as_json: bool) -> None:
+def _report(result: TrainResult, as_json: bool) -> str:
+    """The JSON summary for stdout with ``--json``; else a line on stderr and nothing."""
     summary = result.summary()
     if as_json:
-        print(json.dumps(summary))
-        return
+        return json.dumps(summary)
     sys.stderr.write(
         f"trained {summary['rows']} rows in {summary['steps']} updates, "
         f"loss {summary['first_loss']} -> {summary['last_loss']}, "
         f"{summary['seconds']} s ({summary['tokens_per_s']} tokens/s); model in {result.out}\n"
     )
+    return ""
 
 
-def _guard(debug: bool, action: Callable[[], None]) -> None:
+def _guard(debug: bool, action: Callable[[], str]) -> None:
     """The CLI's guard, with training's own errors as one-line usage errors."""
     from workforce_graph.training.base_model import BaseModelError
     from workforce_graph.training.options import TrainingError
@@ -89,9 +91,14 @@ def _guard(debug: bool, action: Callable[[], None]) -> None:
 
     def run() -> int:
         try:
-            action()
+            # Training chatter (progress, loss logs, library notices) goes to stderr, so
+            # stdout holds only the summary (one JSON object with --json).
+            with contextlib.redirect_stdout(sys.stderr):
+                text = action()
         except (BaseModelError, RowFormatError, TrainingError, ValueError) as exc:
             raise CliError(str(exc).splitlines()[0]) from exc
+        if text:
+            print(text)
         return 0
 
     guard(debug, run)
@@ -120,7 +127,7 @@ def _owl_stage(kind: str) -> Callable[..., None]:
     ) -> None:
         given = dict(locals())
 
-        def action() -> None:
+        def action() -> str:
             from workforce_graph.training.options import TrainOptions
             from workforce_graph.training.owl_stages import train_dpo, train_sft
             from workforce_graph.training.rows import read_rows
@@ -128,7 +135,7 @@ def _owl_stage(kind: str) -> Callable[..., None]:
             options = _options(TrainOptions(), given)
             rows = read_rows(data, "sft" if kind == "sft" else "dpo")
             train = train_sft if kind == "sft" else train_dpo
-            _report(train(rows, base=base, out=out, options=options), json_out)
+            return _report(train(rows, base=base, out=out, options=options), json_out)
 
         _guard(debug, action)
 
@@ -196,7 +203,7 @@ def flow_grpo(
     """Flow-GRPO: clipped-ratio policy loss on per-turn advantages (AgentFlow's defaults)."""
     given = dict(locals())
 
-    def action() -> None:
+    def action() -> str:
         from workforce_graph.training.flow_grpo import (
             FLOW_GRPO_DEFAULTS,
             FlowGrpoLoss,
@@ -211,7 +218,7 @@ def flow_grpo(
         options = _options(FLOW_GRPO_DEFAULTS, given)
         loss = FlowGrpoLoss(clip_low=clip, clip_high=clip, kl_coef=kl)
         if dataset is not None:
-            _on_policy(
+            return _on_policy(
                 dataset,
                 base,
                 out,
@@ -225,13 +232,12 @@ def flow_grpo(
                 topology,
                 json_out,
             )
-            return
         assert data is not None
         rows = read_rows(data, "flow-grpo")
         result = train_flow_grpo(
             rows, base=base, out=out, options=options, loss=loss, reference=reference
         )
-        _report(result, json_out)
+        return _report(result, json_out)
 
     _guard(debug, action)
 
@@ -249,7 +255,7 @@ def _on_policy(
     model: str | None,
     topology: str,
     as_json: bool,
-) -> None:
+) -> str:
     import asyncio
     from dataclasses import asdict
 
@@ -291,5 +297,4 @@ def _on_policy(
             on_iteration=None if as_json else progress,
         )
     )
-    if as_json:
-        print(json.dumps([asdict(r) for r in reports]))
+    return json.dumps([asdict(r) for r in reports]) if as_json else ""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workforce_graph.training.model_io import finish, load_for_training, lora_config
+from workforce_graph.training.model_io import finish, load_for_training, lora_config, silence
 from workforce_graph.training.options import (
     TrainOptions,
     TrainResult,
@@ -136,6 +136,7 @@ def train_flow_grpo(
         processing_class=tokenizer,
         loss_settings=loss,
     )
+    silence(trainer, options)
     started = time.perf_counter()
     trainer.train()
     return finish(

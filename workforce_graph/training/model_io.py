@@ -18,7 +18,7 @@ from workforce_graph.training.options import TrainingError, TrainOptions, TrainR
 if TYPE_CHECKING:
     from transformers import Trainer
 
-__all__ = ["finish", "load_for_training", "lora_config"]
+__all__ = ["finish", "load_for_training", "lora_config", "silence"]
 
 
 def load_for_training(base: str, device: str) -> tuple[Any, Any, Path]:
@@ -57,6 +57,14 @@ def lora_config(options: TrainOptions) -> Any:
         target_modules="all-linear",
         task_type="CAUSAL_LM",
     )
+
+
+def silence(trainer: Trainer, options: TrainOptions) -> None:
+    """Without ``progress``, Trainer would print every log dict on stdout instead."""
+    if not options.progress:
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
 
 
 def finish(

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from workforce_graph.training.model_io import finish, load_for_training, lora_config
+from workforce_graph.training.model_io import finish, load_for_training, lora_config, silence
 from workforce_graph.training.options import (
     TrainOptions,
     TrainResult,
@@ -94,6 +94,7 @@ def _train(
         trainer = SFTTrainer(args=SFTConfig(**arguments), **common)
     else:
         trainer = DPOTrainer(args=DPOConfig(**arguments, beta=options.beta), **common)
+    silence(trainer, options)
     started = time.perf_counter()
     trainer.train()
     return finish(
