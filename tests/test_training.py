@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ from workforce_graph import build_workforce_graph
 from workforce_graph.cli import main
 from workforce_graph.models.hf import ChatTransformers
 from workforce_graph.testing import ScriptedChatModel
-from workforce_graph.training.base_model import CACHE_ENV, resolve_base_model
+from workforce_graph.training.base_model import resolve_base_model
 from workforce_graph.training.flow_grpo import FlowGrpoLoss, encode_row, train_flow_grpo
 from workforce_graph.training.options import TrainOptions
 from workforce_graph.training.owl_stages import train_sft
@@ -40,20 +38,6 @@ QUICK = {"device": "cpu", "save_steps": 0, "progress": False, "grad_accum": 1}
 
 # Real training steps on a busy 2-core machine can take a minute each.
 pytestmark = pytest.mark.timeout(1800)
-
-
-@pytest.fixture(scope="session")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The bundled model as a trainable directory, converted once per session."""
-    before = os.environ.get(CACHE_ENV)
-    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("base-models"))
-    try:
-        yield resolve_base_model("local")
-    finally:
-        if before is None:
-            os.environ.pop(CACHE_ENV, None)
-        else:
-            os.environ[CACHE_ENV] = before
 
 
 def _plan(planner: Any) -> dict[str, Any]:

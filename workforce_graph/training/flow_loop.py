@@ -49,6 +49,9 @@ class FlowGrpoLoop:
     normalise: str = "trajectories"
     graph_options: dict[str, Any] = field(default_factory=dict)
     """Keywords of the topology's factory (``max_turns``, ...)."""
+    model_factory: Callable[[], Any] | None = None
+    """Builds the other roles' model in the process that runs (as in ``GraphSpec``)."""
+    workers_factory: Callable[[], Any] | None = None
 
     def __post_init__(self) -> None:
         if self.iterations < 1 or self.rollouts < 2:
@@ -119,6 +122,8 @@ async def run_flow_grpo_loop(
                 model=loop.model,
                 role_models={"planner": planner},
                 options=dict(loop.graph_options),
+                model_factory=loop.model_factory,
+                workers_factory=loop.workers_factory,
             ),
             out_dir=here / "rollouts",
             samples=loop.rollouts,
