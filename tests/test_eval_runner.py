@@ -18,6 +18,7 @@ from workforce_graph.evaluation.graphs import GraphSpec
 from workforce_graph.evaluation.runner import EvalError, Evaluation
 from workforce_graph.evaluation.scorer import GAIA_ANSWER_FORMAT
 from workforce_graph.exports import sft_rows
+from workforce_graph.models import ModelConfigError
 from workforce_graph.testing import ScriptedChatModel, plan_reply
 from workforce_graph.trajectory import read_trajectories
 
@@ -33,7 +34,8 @@ def planner(messages: list[BaseMessage]) -> Any:
     if "PLANFAIL" in prompt:
         return "no plan here"
     if "CRASH" in prompt:
-        return RuntimeError("model server exploded")
+        # Fatal (no later call can fix it), so the run crashes rather than retrying.
+        return ModelConfigError("model server exploded")
     return PLAN
 
 

@@ -297,3 +297,30 @@ async def test_custom_worker_factory_runs_in_the_flow() -> None:
 def test_roles_the_flow_does_not_have_are_refused() -> None:
     with pytest.raises(ModelConfigError, match="no role coordinator"):
         build_flow_graph(model=flow_model(), workers=WORKERS, role_models={"coordinator": "x"})
+
+
+class HTTPError(Exception):
+    def __init__(self, status_code: int) -> None:
+        super().__init__(f"status {status_code}")
+        self.status_code = status_code
+
+
+async def test_a_failed_planner_call_is_a_failed_turn_and_a_fatal_one_ends_the_run() -> None:
+    def planner(turn: int) -> Any:
+        if turn == 1:
+            raise HTTPError(400)
+        return step("compute")
+
+    verdicts = iter([verdict("CONTINUE"), verdict("STOP")])
+    model = flow_model(planner=planner, verifier=lambda m: next(verdicts))
+    final, events = await run_flow(model)
+    first, second = final["memory"]
+    assert first["status"] == "failed" and "HTTP 400" in str(first["failure_reason"])
+    assert second["status"] == "done" and final["answer"]["complete"] is True
+    assert any(e["event"] == "call_failed" and e["role"] == "planner" for e in events)
+
+    def refused(turn: int) -> Any:
+        raise HTTPError(401)
+
+    with pytest.raises(HTTPError):
+        await run_flow(flow_model(planner=refused))

@@ -4,49 +4,58 @@ next request, the sync API, and what the trajectory recorder sees."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from langchain_core.messages import HumanMessage
+from langchain_core.runnables import RunnableLambda
 from langgraph.checkpoint.memory import InMemorySaver
 
-from tests.test_flow import compile_flow, flow_model, step, verdict
+from tests.test_flow import compile_flow, flow_model, verdict
+from workforce_graph import WorkerSpec
 
 
-class Killed(Exception):
+class Killed(BaseException):  # not an Exception: nothing in a node catches it, as a kill
     pass
 
 
 async def test_resume_after_a_kill_mid_flow_does_not_redo_finished_turns() -> None:
-    killed = False
+    worked: list[str] = []
 
-    def planner(turn: int) -> dict[str, Any]:
-        nonlocal killed
-        if turn == 3 and not killed:
-            killed = True
-            raise Killed  # the process dies while planning turn 3
-        return step(f"goal {turn}")
+    def work(context: dict[str, Any]) -> str:
+        goal = re.findall(r"goal \d+", context["description"])[0]
+        worked.append(goal)
+        if goal == "goal 3" and worked.count(goal) == 1:
+            raise Killed  # the process dies while turn 3's worker runs
+        return f"{goal} done"
 
+    worker = WorkerSpec(
+        name="reasoning",
+        description="Reasons.",
+        capabilities=("reasoning",),
+        factory=lambda model: RunnableLambda(work),
+    )
     model = flow_model(
-        planner=planner,
-        executor=lambda m: re.findall(r"goal \d+", str(m[-1].content))[0] + " done",
         verifier=lambda m: verdict("STOP" if "goal 4 done" in str(m[-1].content) else "CONTINUE"),
     )
     saver = InMemorySaver()
-    graph = compile_flow(model, checkpointer=saver)
-    config = {"configurable": {"thread_id": "killed"}}
+    graph = compile_flow(model, checkpointer=saver, workers=[worker])
+    config: Any = {"configurable": {"thread_id": "killed"}}
     with pytest.raises(Killed):
         await graph.ainvoke({"task": "the task"}, config, durability="sync")
     state = await graph.aget_state(config)
-    assert state.next == ("planner",) and len(state.values["memory"]) == 2
+    assert state.next == ("executor",) and len(state.values["memory"]) == 2
 
-    final = await compile_flow(model, checkpointer=saver).ainvoke(None, config)
+    final = await compile_flow(model, checkpointer=saver, workers=[worker]).ainvoke(None, config)
     assert [r["result"] for r in final["memory"]] == [f"goal {n} done" for n in (1, 2, 3, 4)]
-    worker_goals = [
-        re.findall(r"goal \d+", c["prompt"])[0] for c in model.calls_by_role("executor")
-    ]
-    assert worker_goals == ["goal 1", "goal 2", "goal 3", "goal 4"]
+    # Finished turns are not redone; turn 3 goes on from its checkpointed plan.
+    assert worked == ["goal 1", "goal 2", "goal 3", "goal 3", "goal 4"]
+    assert len(model.calls_by_role("planner")) == 4
     assert len(model.calls_by_role("query_analysis")) == 1
     assert final["answer"]["complete"] is True
 
@@ -139,3 +148,45 @@ async def test_trajectory_recorder_gets_one_planner_call_per_turn() -> None:
         *["planner", "executor", "verifier"] * 2,
         "generator",
     ]
+
+
+STRICT_ROUND_TRIP = """
+import asyncio, sys
+from langgraph.checkpoint.serde import _msgpack
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from tests.test_flow import compile_flow, flow_model, verdict
+
+assert _msgpack.STRICT_MSGPACK_ENABLED  # read once, at import: set before it, here
+
+async def main(db):
+    verdicts = iter([verdict("CONTINUE"), verdict("STOP"), verdict("STOP")])
+    model = flow_model(verifier=lambda m: next(verdicts))
+    config = {"configurable": {"thread_id": "t1"}}
+    async with AsyncSqliteSaver.from_conn_string(db) as saver:
+        await compile_flow(model, checkpointer=saver).ainvoke({"task": "first"}, config)
+        final = await compile_flow(model, checkpointer=saver).ainvoke({"task": "second"}, config)
+    async with AsyncSqliteSaver.from_conn_string(db) as saver:
+        values = (await compile_flow(model, checkpointer=saver).aget_state(config)).values
+    assert values["memory"] == final["memory"] and len(values["memory"]) == 1
+    assert values["analysis"] == final["analysis"] and values["answer"]["complete"]
+    assert values["usage"] == final["usage"] and values["usage"]["planner"]["calls"] == 1
+    print("round trip ok")
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_flow_checkpoints_round_trip_under_strict_msgpack(tmp_path: Path) -> None:
+    # LangGraph reads LANGGRAPH_STRICT_MSGPACK when it is imported: a fresh interpreter.
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "LANGGRAPH_STRICT_MSGPACK": "true", "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, "-c", STRICT_ROUND_TRIP, str(tmp_path / "runs.sqlite")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=root,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "round trip ok" in done.stdout

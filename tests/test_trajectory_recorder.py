@@ -14,6 +14,7 @@ from langchain_core.tools import tool
 
 from tests.conftest import spec
 from workforce_graph import build_workforce_graph
+from workforce_graph.models import ModelConfigError
 from workforce_graph.testing import ScriptedChatModel, plan_reply
 from workforce_graph.trajectory import (
     TRAJECTORY_FILE,
@@ -87,11 +88,12 @@ async def test_records_each_model_and_tool_call_with_its_place(tmp_path: Path) -
 
 async def test_a_failing_model_call_and_a_crashed_run_are_recorded() -> None:
     recorder = TrajectoryRecorder()
-    broken = ScriptedChatModel(responders={"planner": RuntimeError("server down")})
-    with pytest.raises(RuntimeError, match="server down"):
+    # A fatal error (one no later call can fix) ends the run; others are retried.
+    broken = ScriptedChatModel(responders={"planner": ModelConfigError("server down")})
+    with pytest.raises(ModelConfigError, match="server down"):
         await run(recorder, m=broken)
     [trajectory] = recorder.trajectories
-    assert trajectory.calls[0].error == "RuntimeError: server down"
+    assert trajectory.calls[0].error == "ModelConfigError: server down"
     assert trajectory.error is not None and "server down" in trajectory.error
     assert trajectory.decisions() == []
 

@@ -6,7 +6,8 @@ name where one applies, and a timestamp. Consume them with
 
 Events: ``plan``, ``assigned``, ``started``, ``finished``, ``failed``, ``retry``,
 ``replan``, ``answer``; ``plan_fallback`` (with the ``reason``) when no valid plan came
-and the whole request runs as one subtask, ``plan_error`` when no plan could be made.
+and the whole request runs as one subtask, ``plan_error`` when no plan could be made,
+``call_failed`` when a planner or coordinator model call failed and the run went on.
 The flow topology adds ``turn`` (the planner's next step) and ``verdict`` (the
 verifier's STOP or CONTINUE); its executor sends ``started``, ``finished`` and
 ``failed`` with the turn's id (``t1``, ``t2``, ...) as ``subtask_id``.
@@ -25,6 +26,7 @@ EventName = Literal[
     "plan",
     "plan_fallback",
     "plan_error",
+    "call_failed",
     "assigned",
     "started",
     "finished",

@@ -91,7 +91,12 @@ def build_workforce_graph(
     registry = usable_workers(workers, plugin_manager)
     deps = NodeDeps(
         registry=registry,
-        models=ModelSet(default=model, roles=dict(role_models or {}), base_url=base_url),
+        models=ModelSet(
+            default=model,
+            roles=dict(role_models or {}),
+            base_url=base_url,
+            timeout_s=run_settings.call_timeout_s,
+        ),
         settings=run_settings,
     )
     graph = WorkforceStateGraph(

@@ -22,6 +22,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
+from workforce_graph.bounds import DESCRIPTION_CHARS, REASON_CHARS, bound
 from workforce_graph.usage import Usage
 
 __all__ = [
@@ -132,7 +133,7 @@ def pending_subtask(planned: PlannedSubtask) -> Subtask:
     """A planned step as a state subtask, not yet assigned or run."""
     return Subtask(
         id=planned.id,
-        description=planned.description,
+        description=bound(planned.description, DESCRIPTION_CHARS),
         capabilities=list(planned.capabilities),
         depends_on=list(planned.depends_on),
         worker=None,
@@ -294,7 +295,7 @@ def apply_outcome(subtask: Subtask, outcome: Outcome) -> Subtask:
         **{
             **subtask,
             "status": "failed",
-            "failure_reason": outcome["reason"] or "unknown failure",
+            "failure_reason": bound(outcome["reason"] or "unknown failure", REASON_CHARS),
             "attempts": attempts,
         }
     )

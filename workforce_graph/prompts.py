@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from workforce_graph.bounds import bound
+
 if TYPE_CHECKING:
     from workforce_graph.workers import SubtaskContext, WorkerSpec
 
@@ -21,7 +23,7 @@ BRIEF_RESULT_CHARS = 2_000
 
 def brief(text: str, limit: int = BRIEF_RESULT_CHARS) -> str:
     """``text`` cut to ``limit`` characters, with a marker when it was cut."""
-    return text if len(text) <= limit else text[: limit - 15].rstrip() + " ...[truncated]"
+    return bound(text, limit)
 
 
 def describe_workers(specs: Sequence[WorkerSpec]) -> str:

@@ -83,6 +83,12 @@ class WorkforceSettings:
     subtask_timeout_s: float = setting(
         300.0, "Wall-clock limit of one subtask, in seconds.", above=0, flag="--timeout"
     )
+    call_timeout_s: float = setting(
+        120.0,
+        "Wall-clock limit of one model call, in seconds, the client's retries included.",
+        above=0,
+        flag="--call-timeout",
+    )
     max_tool_calls: int = setting(
         15, "Tool calls one subtask may make (15, as in the OWL paper).", minimum=0
     )

@@ -14,6 +14,7 @@ for the rest of the process, so the discovery costs one failed call, not one per
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import weakref
@@ -26,6 +27,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, ValidationError
 
+from workforce_graph.model_errors import is_fatal
+from workforce_graph.replies import was_cut_off
 from workforce_graph.usage import UsageMeter
 
 __all__ = [
@@ -48,6 +51,10 @@ _METHODS = ("json_schema", "function_calling", "json_mode")
 
 class StructuredOutputError(RuntimeError):
     """The model did not produce valid structured output within the allowed attempts."""
+
+
+class _CutOff(Exception):
+    """A reply stopped by the token limit (seen on the raw message)."""
 
 
 _REJECTION_MARKERS = (
@@ -141,6 +148,7 @@ async def structured_call(
     attempts: int = 3,
     meter: UsageMeter | None = None,
     config: RunnableConfig | None = None,
+    timeout_s: float | None = None,
     method: StructuredMethod = "auto",
 ) -> T:
     """Ask ``model`` for an instance of ``schema``, repairing invalid replies.
@@ -152,6 +160,7 @@ async def structured_call(
         attempts: Total tries, repairs included.
         meter: Records token usage of every call.
         config: Passed to the model (callbacks, tags).
+        timeout_s: Wall-clock limit of each model call (``TimeoutError`` past it).
         method: ``auto`` finds out what the server supports (see the module docs);
             another value forces that method, and a server rejecting it is an error.
 
@@ -171,17 +180,21 @@ async def structured_call(
         tries += 1
         try:
             if current == "text":
-                reply = await model.ainvoke(_with_schema_prompt(history, schema), config=config)
+                async with asyncio.timeout(timeout_s):
+                    reply = await model.ainvoke(_with_schema_prompt(history, schema), config=config)
                 if not forced:
                     _remember(model, "text")
                 if meter:
                     meter.record(reply)
+                if was_cut_off(reply):
+                    raise _CutOff
                 raw: BaseMessage | None = reply
                 parsed: Any = schema.model_validate(_json_from_text(str(reply.content)))
             else:
                 runnable = _structured_runnable(model, schema, current)
                 prompt = _with_schema_prompt(history, schema) if current == "json_mode" else history
-                out = await runnable.ainvoke(prompt, config=config)
+                async with asyncio.timeout(timeout_s):
+                    out = await runnable.ainvoke(prompt, config=config)
                 if not forced:
                     _remember(model, current)
                 raw = out.get("raw") if isinstance(out, dict) else None
@@ -189,6 +202,8 @@ async def structured_call(
                     meter.record(raw)
                 if isinstance(out, dict) and out.get("parsing_error") is not None:
                     raise out["parsing_error"]
+                if was_cut_off(raw):
+                    raise _CutOff
                 parsed = out.get("parsed") if isinstance(out, dict) else out
                 if isinstance(parsed, dict):
                     parsed = schema.model_validate(parsed)
@@ -199,6 +214,8 @@ async def structured_call(
                     raise ValueError("the reply held no parsable object (empty or truncated)")
             return parsed  # type: ignore[no-any-return]
         except (ValidationError, OutputParserException, ValueError, json.JSONDecodeError) as exc:
+            if is_fatal(exc):  # a model that cannot be set up is no bad reply
+                raise
             if (
                 not forced
                 and _rejects_method(exc)
@@ -221,7 +238,10 @@ async def structured_call(
                 methods.pop(0)
                 tries -= 1
                 continue
-            if type(exc).__name__ == "LengthFinishReasonError":
+            if isinstance(exc, _CutOff) or type(exc).__name__ == "LengthFinishReasonError":
+                if meter and not isinstance(exc, _CutOff):
+                    # The client rejected the reply, but the server answered: it counts.
+                    meter.record_completion(getattr(exc, "completion", None))
                 errors.append("the reply was cut off by the token limit")
                 history = [
                     *messages,
@@ -248,11 +268,31 @@ def _structured_runnable(
     cached = _RUNNABLES.get(key)
     if cached is not None and cached[0]() is model:
         return cached[1]
-    runnable = model.with_structured_output(schema, method=method, include_raw=True)
+    runnable = model.with_structured_output(
+        _wire_schema(model, schema, method), method=method, include_raw=True
+    )
     if len(_RUNNABLES) > 256:
         _RUNNABLES.clear()
     _RUNNABLES[key] = (weakref.ref(model), runnable)
     return runnable
+
+
+def _wire_schema(model: BaseChatModel, schema: type[BaseModel], method: str) -> Any:
+    """The schema handed to ``with_structured_output``.
+
+    For OpenAI-compatible models and ``json_schema``, the same strict schema as a dict:
+    the request is identical, but the client no longer validates the reply itself, so a
+    reply that fails to parse keeps its raw message and its token usage is counted (the
+    pydantic validation happens in :func:`structured_call`).
+    """
+    if method != "json_schema" or type(model).__module__.split(".")[0] != "langchain_openai":
+        return schema
+    try:
+        from openai.lib._parsing._completions import type_to_response_format_param
+    except ImportError:  # pragma: no cover - a private module of the openai client
+        return schema
+    wire: Any = type_to_response_format_param(schema)
+    return dict(wire["json_schema"])
 
 
 def _with_schema_prompt(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from langchain_core.messages import BaseMessage
 from typing_extensions import TypedDict
@@ -43,6 +44,14 @@ class UsageMeter:
         usage = getattr(message, "usage_metadata", None) or {}
         self.input_tokens += int(usage.get("input_tokens", 0) or 0)
         self.output_tokens += int(usage.get("output_tokens", 0) or 0)
+
+    def record_completion(self, completion: Any) -> None:
+        """Count a call whose reply the client rejected (``LengthFinishReasonError``
+        carries the raw OpenAI completion): the server answered, so it counts."""
+        self.calls += 1
+        usage = getattr(completion, "usage", None)
+        self.input_tokens += int(getattr(usage, "prompt_tokens", 0) or 0)
+        self.output_tokens += int(getattr(usage, "completion_tokens", 0) or 0)
 
     def as_update(self) -> dict[str, Usage]:
         """The state update for the ``usage`` channel (empty when nothing was called)."""

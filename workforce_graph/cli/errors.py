@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 from urllib.parse import urlsplit
 
 from workforce_graph.models import ModelConfigError
@@ -68,6 +69,12 @@ def explain(exc: BaseException, *, base_url: str | None = None) -> CliError | No
         return CliError(_first_line(exc))
     if isinstance(exc, LookupError) and not isinstance(exc, KeyError | IndexError):
         return CliError(_first_line(exc))
+    if isinstance(exc, sqlite3.DatabaseError):
+        # A damaged or foreign file met after opening (aiosqlite raises sqlite3's errors).
+        return CliError(
+            f"the run database cannot be used: {_first_line(exc)} (check --db; move a "
+            "damaged file away to start a new one)"
+        )
     try:
         import openai
     except ImportError:  # pragma: no cover - a core dependency

@@ -15,10 +15,16 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
-from workforce_graph.cli.errors import EXIT_INTERRUPTED, CliError, check_reachable
+from workforce_graph.cli.errors import EXIT_INTERRUPTED, CliError
+from workforce_graph.cli.preflight import (
+    check_models,
+    read_attachments,
+    warn_unreadable_attachments,
+)
 from workforce_graph.cli.render import EventsView, LiveView, PlainView, ProgressView
 from workforce_graph.cli.review import ask_plan_review
 from workforce_graph.cli.summary import OutputMode, finish_run, status_of, stderr_console
+from workforce_graph.cli.waiting import WaitingNotice
 from workforce_graph.evaluation.graphs import Topology
 from workforce_graph.flow import build_flow_graph
 from workforce_graph.graph import build_workforce_graph
@@ -30,7 +36,7 @@ from workforce_graph.persistence import (
     open_run_store,
     parse_db,
 )
-from workforce_graph.settings import WorkforceContext
+from workforce_graph.settings import WorkforceContext, WorkforceSettings
 from workforce_graph.trajectory.recorder import with_recording
 
 __all__ = [
@@ -38,7 +44,6 @@ __all__ = [
     "RunOptions",
     "Topology",
     "build_graph",
-    "read_attachments",
     "resolve_models",
     "resume_run",
     "start_run",
@@ -93,6 +98,9 @@ class RunOptions:
         """Per-run setting overrides, passed to the graph as its runtime context."""
         return WorkforceContext(**self.settings)
 
+    def effective_call_timeout(self) -> float:
+        return float(self.settings.get("call_timeout_s") or WorkforceSettings().call_timeout_s)
+
     def effective_base_url(self) -> str | None:
         return self.base_url or os.environ.get(BASE_URL_ENV) or None
 
@@ -107,7 +115,12 @@ def resolve_models(options: RunOptions) -> dict[str, Any]:
         ModelConfigError: A model cannot be set up (one-line message).
     """
     roles = flow_role_models(options) if options.topology == "flow" else options.role_models
-    models = ModelSet(default=options.model, roles=dict(roles), base_url=options.base_url)
+    models = ModelSet(
+        default=options.model,
+        roles=dict(roles),
+        base_url=options.base_url,
+        timeout_s=options.effective_call_timeout(),
+    )
     topology_roles: tuple[Role, ...] = FLOW_ROLES if options.topology == "flow" else ROLES
     models.check(topology_roles)
     return {role: models.for_role(role) for role in topology_roles}
@@ -202,11 +215,13 @@ async def _drive(
     db: str | None,
 ) -> int:
     """Stream the run, answer plan reviews, and return the exit code."""
-    config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+    notice = WaitingNotice(_say, limit_s=options.effective_call_timeout())
+    config: RunnableConfig = {"configurable": {"thread_id": thread_id}, "callbacks": [notice]}
     if options.record:
         config = with_recording(config, record=options.record, topology=options.topology)
     pending: Any = first_input
     in_review = False
+    watcher = asyncio.create_task(notice.watch())
     try:
         while True:
             async for stream_mode, chunk in graph.astream(
@@ -270,34 +285,11 @@ async def _drive(
         view.stop()
         await _mark(store, thread_id, "failed")
         raise
+    finally:
+        watcher.cancel()
     state = dict(snapshot.values)
     await store.set_status(thread_id, status_of(state))
     return finish_run(state, thread_id, mode, view)
-
-
-def _check_server(options: RunOptions) -> None:
-    base_url = options.effective_base_url()
-    if base_url:
-        check_reachable(base_url)
-
-
-def read_attachments(files: Sequence[Path]) -> list[str]:
-    """Absolute paths of ``--file`` attachments, each checked to be a readable file.
-
-    Raises:
-        CliError: A file is missing, a directory or unreadable.
-    """
-    paths = []
-    for path in files:
-        try:
-            if path.is_dir():
-                raise CliError(f"--file {path}: is a directory, not a file")
-            with path.open("rb"):
-                pass
-        except OSError as exc:
-            raise CliError(f"--file {path}: cannot read it ({exc.strerror or exc})") from exc
-        paths.append(str(path.resolve()))
-    return paths
 
 
 async def start_run(
@@ -325,8 +317,11 @@ async def start_run(
     if not task.strip():
         raise CliError("the task is empty; pass it as an argument, or '-' to read it from stdin")
     attachments = read_attachments(files)
-    _check_server(options)
+    warn_unreadable_attachments(attachments)
     models = resolve_models(options)
+    await check_models(
+        options.effective_base_url(), models, call_timeout_s=options.effective_call_timeout()
+    )
     async with open_run_store(db) as store:
         graph = build_graph(options, store.checkpointer, models)
         thread_id = uuid.uuid4().hex[:16]  # 64 random bits: short enough to type
@@ -369,15 +364,19 @@ async def resume_run(
             )
         stored = record.options if record else {}
         merged = options.over(RunOptions.from_json(stored))
-        _check_server(merged)
-        graph = build_graph(merged, store.checkpointer, resolve_models(merged))
         config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
-        snapshot = await graph.aget_state(config)
+        # The run first, then the server: a finished run needs no model.
+        snapshot = await build_graph(merged, store.checkpointer).aget_state(config)
         view = _view(mode, merged)
         if snapshot.values and not snapshot.next and not snapshot.interrupts:
             if mode not in ("json", "events"):
                 _say(f"Run {thread_id} already finished; nothing to resume.")
             return finish_run(dict(snapshot.values), thread_id, mode, view)
+        models = resolve_models(merged)
+        await check_models(
+            merged.effective_base_url(), models, call_timeout_s=merged.effective_call_timeout()
+        )
+        graph = build_graph(merged, store.checkpointer, models)
         pending: Any = None
         if not snapshot.values:
             # Killed before its first checkpoint: start it again from its stored input.

@@ -285,6 +285,8 @@ class PlainView(ProgressView):
         elif name == "plan_fallback":
             reason = short(str(event.get("reason")), 160)
             self._line(f"no valid plan, running the request as one subtask: {reason}")
+        elif name == "call_failed":
+            self._line(f"{event.get('role')} call failed: {short(str(event.get('reason')), 200)}")
         elif name == "assigned":
             self._line(f"{sid} -> {worker}")
         elif name == "started":

@@ -152,6 +152,7 @@ class ModelSet:
             ``generator``; the flow topology's ``query_analysis`` and ``executor``).
             ``$WORKFORCE_GRAPH_<ROLE>_MODEL`` also overrides a role.
         base_url: OpenAI-compatible server for names without a provider.
+        timeout_s: Client timeout of one request to a model server.
 
     Example:
         >>> models = ModelSet(default="openai:gpt-4o-mini", roles={"planner": "openai:gpt-4o"})
@@ -160,6 +161,8 @@ class ModelSet:
     default: str | BaseChatModel | None = None
     roles: Mapping[str, str | BaseChatModel] = field(default_factory=dict)
     base_url: str | None = None
+    timeout_s: float | None = 120.0
+    """Client timeout of one request (see ``WorkforceSettings.call_timeout_s``)."""
     _cache: dict[str, BaseChatModel] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -187,7 +190,7 @@ class ModelSet:
             return spec
         key = spec or os.environ.get(MODEL_ENV) or DEFAULT_MODEL
         if key not in self._cache:
-            self._cache[key] = resolve_model(key, base_url=self.base_url)
+            self._cache[key] = resolve_model(key, base_url=self.base_url, timeout_s=self.timeout_s)
         return self._cache[key]
 
     def check(self, roles: tuple[Role, ...] = ROLES) -> None:

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from workforce_graph.events import emit
 from workforce_graph.lifecycle import Subtask, assign, fail_unassignable, mark_dispatched
+from workforce_graph.model_errors import call_failure, is_fatal
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.plugins import WorkerRegistry
 from workforce_graph.prompts import describe_workers
@@ -87,9 +88,16 @@ def make_coordinator(deps: NodeDeps) -> Any:
                 subtasks[s["id"]] = failed
                 emit("failed", subtask_id=s["id"], worker=None, reason=failed["failure_reason"])
         if choices:
-            picked = await _ask_model(
-                deps, runtime, config, list(subtasks.values()), choices, meter
-            )
+            try:
+                picked = await _ask_model(
+                    deps, runtime, config, list(subtasks.values()), choices, meter
+                )
+            except Exception as exc:
+                if is_fatal(exc):
+                    raise
+                # Capability matching can still assign every subtask.
+                emit("call_failed", role="coordinator", reason=call_failure(exc))
+                picked = {}
             for sid, candidates in choices.items():
                 if sid in picked:
                     give(sid, picked[sid], "model")
@@ -133,6 +141,7 @@ async def _ask_model(
                 meter=meter,
                 config=role_config(config, "coordinator", node="coordinator"),
                 method=deps.settings_for(runtime.context).structured_output,
+                timeout_s=deps.settings_for(runtime.context).call_timeout_s,
             )
         except StructuredOutputError as exc:
             messages = [*messages[:2], HumanMessage(f"Invalid reply: {exc}. Try again.")]

@@ -6,22 +6,30 @@ subtasks failed and why (that note is written by code, not left to the model).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
-from workforce_graph.conversation import earlier_conversation, message_text
+from workforce_graph.attachments import (
+    ATTACHMENTS_ID,
+    refers_to_attachments,
+    unreadable_attachments,
+)
+from workforce_graph.conversation import earlier_conversation
 from workforce_graph.events import emit
 from workforce_graph.lifecycle import unfinished
+from workforce_graph.model_errors import call_failure
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.prompts import brief
+from workforce_graph.replies import BREVITY_REQUEST, CUT_OFF, reply_text, was_cut_off
 from workforce_graph.roles import role_config
 from workforce_graph.state import Answer, WorkforceState
 from workforce_graph.usage import UsageMeter
 
-__all__ = ["make_generator"]
+__all__ = ["ANSWER_ID", "make_generator"]
 
 SYSTEM = """You write the final answer to the user's request from the results your team \
 produced. Synthesise one coherent answer; do not list the subtasks. Cite source URLs \
@@ -29,6 +37,10 @@ that appear in the results when you use them. If some results are missing, answe
 well as the available results allow and say what is missing."""
 
 RESULT_CHARS = 6_000
+CUT_RETRIES = 1
+"""Calls again, asking for brevity, after a reply cut off by the token limit."""
+ANSWER_ID = "answer"
+"""The ``failed`` entry's id when the final answer itself could not be written."""
 
 
 def make_generator(deps: NodeDeps) -> Any:
@@ -39,16 +51,22 @@ def make_generator(deps: NodeDeps) -> Any:
     ) -> dict[str, Any]:
         subtasks = state.get("subtasks", [])
         failed = unfinished(subtasks)
+        attachments = state.get("attachments") or []
+        unread = unreadable_attachments(deps.registry, attachments)
+        if unread and refers_to_attachments(state.get("task", ""), attachments):
+            failed.append({"id": ATTACHMENTS_ID, "reason": unread})
         meter = UsageMeter("generator")
         error = state.get("error")
         if error:
             text = f"I could not complete this request: {error}"
             answer = Answer(text=text, complete=False, failed=failed)
         else:
-            text = await _synthesise(deps, state, runtime, config, meter)
+            text, problem = await _synthesise(deps, state, runtime, config, meter)
+            if problem:
+                failed.append({"id": ANSWER_ID, "reason": problem})
             if failed:
                 text += (
-                    "\n\nNote: this answer is incomplete. These subtasks did not finish:\n"
+                    "\n\nNote: this answer is incomplete. These parts did not finish:\n"
                     + "\n".join(f"- {f['id']}: {f['reason']}" for f in failed)
                 )
             if state.get("plan_fallback"):
@@ -74,7 +92,13 @@ async def _synthesise(
     runtime: Runtime[Any],
     config: RunnableConfig,
     meter: UsageMeter,
-) -> str:
+) -> tuple[str, str | None]:
+    """The answer, and why it is not one when the model did not write it.
+
+    A failed call, an empty reply, a tool call instead of text or a reply that stays
+    cut off by the token limit is no answer: the results are returned instead, with
+    the reason, so nothing is lost and nothing is called complete that is not.
+    """
     results = "\n\n".join(
         f"[{s['id']}] {s['description']}\n{brief(s['result'] or '', RESULT_CHARS)}"
         for s in state.get("subtasks", [])
@@ -88,13 +112,35 @@ async def _synthesise(
     parts.append(f"Results:\n{results or '(none)'}")
     if state.get("answer_format"):
         parts.append(f"Answer format (follow it exactly):\n{state.get('answer_format')}")
-    messages = [SystemMessage(SYSTEM), HumanMessage("\n\n".join(parts))]
-    try:
-        reply = await deps.model_for("generator", runtime.context).ainvoke(
-            messages, config=role_config(config, "generator", node="generator")
-        )
-    except Exception as exc:
-        # The results are still worth returning when the last model call fails.
-        return f"(The final answer could not be written: {type(exc).__name__}: {exc})\n\n{results}"
-    meter.record(reply)
-    return message_text(reply.content).strip() or results
+    messages: list[BaseMessage] = [SystemMessage(SYSTEM), HumanMessage("\n\n".join(parts))]
+    model = deps.model_for("generator", runtime.context)
+    timeout_s = deps.settings_for(runtime.context).call_timeout_s
+    problem = "the final answer could not be written"
+    for _attempt in range(1 + CUT_RETRIES):
+        try:
+            async with asyncio.timeout(timeout_s):
+                reply = await model.ainvoke(
+                    messages, config=role_config(config, "generator", node="generator")
+                )
+        except Exception as exc:
+            problem = f"the final answer could not be written: {call_failure(exc)}"
+            break
+        meter.record(reply)
+        text = reply_text(reply)
+        if was_cut_off(reply):
+            problem = f"the final answer could not be written: {CUT_OFF}"
+            messages = [*messages[:2], HumanMessage(BREVITY_REQUEST)]
+            continue
+        if not text:
+            calls = [c.get("name") for c in getattr(reply, "tool_calls", None) or []]
+            problem = "the final answer could not be written: " + (
+                f"the model called a tool ({', '.join(map(str, calls))}) instead of answering"
+                if calls
+                else "the model returned an empty reply"
+            )
+            break
+        return text, None
+    fallback = f"({problem[0].upper()}{problem[1:]}.)"
+    return (
+        f"{fallback}\n\nResults of the subtasks:\n\n{results}" if results else fallback
+    ), problem

@@ -38,6 +38,7 @@ from workforce_graph.lifecycle import (
     pending_subtask,
     validate_plan,
 )
+from workforce_graph.model_errors import call_failure, is_fatal
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.plan_schema import plan_schema, positional_plan_schema
 from workforce_graph.plugins import WorkerRegistry
@@ -198,6 +199,7 @@ def make_planner(deps: NodeDeps) -> Any:
                     meter=meter,
                     config=role_config(config, "planner", node="planner"),
                     method=settings.structured_output,
+                    timeout_s=settings.call_timeout_s,
                 )
                 # Models often repeat finished subtasks when replanning; those stay as they are.
                 planned = [p for p in plan.subtasks if p.id not in kept_ids]
@@ -207,9 +209,16 @@ def make_planner(deps: NodeDeps) -> Any:
                     done_ids=kept_ids,
                     max_subtasks=settings.max_subtasks,
                 )
-            except (StructuredOutputError, PlanValidationError) as exc:
-                problem = str(exc)
+            except Exception as exc:
+                if is_fatal(exc):
+                    raise
+                # A failed call (HTTP 400, 5xx after retries, a timeout) is a failed attempt.
+                failed_call = not isinstance(exc, StructuredOutputError | PlanValidationError)
+                problem = call_failure(exc) if failed_call else str(exc)
                 errors.append(problem)
+                if failed_call:
+                    emit("call_failed", role="planner", reason=problem)
+                    continue
                 prompt = [
                     *prompt[:2],
                     HumanMessage(f"That plan is invalid: {problem}\nReply with a corrected plan."),

@@ -18,6 +18,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
+from workforce_graph.bounds import REASON_CHARS, RESULT_CHARS, bound
 from workforce_graph.events import emit
 from workforce_graph.lifecycle import decide
 from workforce_graph.nodes.deps import NodeDeps
@@ -51,7 +52,9 @@ async def check_result(
             "You check a worker's result. Say ok=false only if the result is wrong, "
             "empty, off-task or claims something it could not know."
         ),
-        HumanMessage(f"{render_subtask_prompt(context)}\n\nWorker's result:\n{result}"),
+        HumanMessage(
+            f"{render_subtask_prompt(context)}\n\nWorker's result:\n" + bound(result, RESULT_CHARS)
+        ),
     ]
     try:
         check = await structured_call(
@@ -67,7 +70,11 @@ async def check_result(
         )
     except StructuredOutputError:
         return None  # an unusable check must not fail good work
-    return None if check.ok else (check.reason or "the result does not do the subtask")
+    return (
+        None
+        if check.ok
+        else bound(check.reason or "the result does not do the subtask", REASON_CHARS)
+    )
 
 
 def make_verifier(deps: NodeDeps) -> Any:

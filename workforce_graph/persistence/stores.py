@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -195,16 +196,21 @@ async def _sqlite(target: DbTarget) -> AsyncIterator[RunStore]:
 
     path = Path(target.location)
     try:
+        if path.is_dir():
+            raise PersistenceError(f"cannot open the run database {path}: it is a directory")
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Opened once without aiosqlite first: a failed aiosqlite connect leaves its
+        # worker thread behind, which prints a traceback when the process ends.
+        sqlite3.connect(str(path)).close()
         conn = await aiosqlite.connect(str(path))
-    except (OSError, aiosqlite.Error) as exc:
+    except (OSError, sqlite3.Error) as exc:
         raise PersistenceError(f"cannot open the run database {path}: {exc}") from exc
     try:
         store = _SqliteRunStore(AsyncSqliteSaver(conn), target)
         try:
             await store.checkpointer.setup()  # type: ignore[attr-defined]
             await store.setup()
-        except aiosqlite.Error as exc:
+        except sqlite3.Error as exc:
             raise PersistenceError(f"cannot use the run database {path}: {exc}") from exc
         yield store
     finally:

@@ -14,12 +14,13 @@ from langgraph.types import Overwrite
 from pydantic import BaseModel, Field, create_model
 
 from workforce_graph.flow.memory import cut
+from workforce_graph.flow.nodes.calls import failed_call
 from workforce_graph.flow.state import Analysis, FlowState
 from workforce_graph.flow.turns import fresh_run
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.prompts import describe_workers
 from workforce_graph.roles import role_config
-from workforce_graph.structured import StructuredOutputError, structured_call
+from workforce_graph.structured import structured_call
 from workforce_graph.usage import UsageMeter
 
 __all__ = ["QueryAnalysis", "analysis_schema", "make_query_analysis"]
@@ -88,13 +89,15 @@ def make_query_analysis(deps: NodeDeps) -> Any:
                 meter=meter,
                 config=role_config(config, "query_analysis", node="query_analysis"),
                 method=settings.structured_output,
+                timeout_s=settings.call_timeout_s,
             )
             analysis = Analysis(
                 needs=reply.needs.strip(),
                 capabilities=list(dict.fromkeys(reply.capabilities)),
                 answer_form=reply.answer_form.strip(),
             )
-        except StructuredOutputError:
+        except Exception as exc:
+            failed_call(exc, role="query_analysis")
             # The planner can work from the request alone; an analysis is a help.
             analysis = Analysis(
                 needs=cut(request, 400),

@@ -19,12 +19,13 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, create_model
 
 from workforce_graph.events import emit
+from workforce_graph.flow.nodes.calls import failed_call
 from workforce_graph.flow.nodes.prompt import situation
 from workforce_graph.flow.state import FlowState, NextStep
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.prompts import describe_workers
 from workforce_graph.roles import role_config
-from workforce_graph.structured import StructuredOutputError, structured_call
+from workforce_graph.structured import structured_call
 from workforce_graph.usage import UsageMeter
 from workforce_graph.workers import WorkerSpec
 
@@ -117,6 +118,7 @@ def make_flow_planner(deps: NodeDeps) -> Any:
                     config, "planner", node="planner", subtask_id=f"t{turn}", turn=turn
                 ),
                 method=settings.structured_output,
+                timeout_s=settings.call_timeout_s,
             )
             step = NextStep(
                 turn=turn,
@@ -126,14 +128,15 @@ def make_flow_planner(deps: NodeDeps) -> Any:
                 justification=reply.justification.strip(),
                 error=None,
             )
-        except StructuredOutputError as exc:
+        except Exception as exc:
+            problem = failed_call(exc, role="planner")
             step = NextStep(
                 turn=turn,
                 sub_goal="",
                 worker="",
                 context="",
                 justification="",
-                error=f"the planner's reply was not a usable next step: {exc}",
+                error=f"the planner's reply was not a usable next step: {problem}",
             )
         emit(
             "turn",

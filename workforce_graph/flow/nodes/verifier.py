@@ -19,12 +19,13 @@ from pydantic import BaseModel, Field
 
 from workforce_graph.events import emit
 from workforce_graph.flow.memory import record_verdict, repeated_failures
+from workforce_graph.flow.nodes.calls import failed_call
 from workforce_graph.flow.nodes.prompt import situation
 from workforce_graph.flow.state import Decision, FlowState
 from workforce_graph.flow.turns import decide_after_turn
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.roles import role_config
-from workforce_graph.structured import StructuredOutputError, structured_call
+from workforce_graph.structured import structured_call
 from workforce_graph.usage import UsageMeter
 
 __all__ = ["FlowVerdict", "make_flow_verifier", "route_after_verifier"]
@@ -69,11 +70,13 @@ def make_flow_verifier(deps: NodeDeps) -> Any:
                     config, "verifier", node="verifier", subtask_id=f"t{turn}", turn=turn
                 ),
                 method=settings.structured_output,
+                timeout_s=settings.call_timeout_s,
             )
             decision = "stop" if verdict.decision == "STOP" else "continue"
             reason = verdict.reason.strip()
-        except StructuredOutputError as exc:
-            decision, reason = "continue", f"the verifier's reply was unusable ({exc})"
+        except Exception as exc:
+            problem = failed_call(exc, role="verifier")
+            decision, reason = "continue", f"the verifier's reply was unusable ({problem})"
         feedback = " ".join([reason, *repeated]).strip()
         elapsed = float(state.get("elapsed_s") or 0.0) + time.perf_counter() - started
         stop, stop_reason = decide_after_turn(

@@ -1,0 +1,300 @@
+"""Fault benchmark: the CLI against a misbehaving model server, every fault mode a few times.
+
+Each mode starts a fault-injecting OpenAI-compatible server on 127.0.0.1
+(``tests/fault_server.py``: real HTTP, the real OpenAI client), injects one fault for
+one role (or an environment fault), runs ``workforce-graph run ... --json`` in a
+subprocess and sorts the outcome:
+
+- **complete**: exit 0, ``complete: true``, and the answer and every result are the
+  genuine ones (a cut or altered text marked complete is *bad*);
+- **incomplete**: exit 1, ``complete: false``, an answer and a reason for each gap;
+- **clean error**: exit 2 with one ``workforce-graph: error:`` line (or, for SIGTERM,
+  exit 143 with the resume command), nothing on stdout;
+- **bad**: anything else: a traceback, a hang, a wrong "complete", a wrong exit code.
+
+"bad" must be 0. The input tokens per run are shown too (a huge reply must not
+inflate later prompts).
+
+    python benchmarks/faults.py                 # table, 3 runs per mode
+    python benchmarks/faults.py --runs 1 --json  # one JSON object
+    python benchmarks/faults.py --modes generator:http_400,sigterm
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fault_server import FaultServer  # noqa: E402
+
+ANSWER = "Forty-two."
+PLAN = [
+    {"id": "s1", "description": "Find the facts", "capabilities": ["reasoning"]},
+    {"id": "s2", "description": "Write it up", "capabilities": ["reasoning"], "depends_on": ["s1"]},
+]
+# Two workers each cover one of these tags, so the coordinator model is asked.
+SHARED_PLAN = [{"id": "s1", "description": "Work it out", "capabilities": ["reasoning", "math"]}]
+CLI_LIMIT_S = 150
+OUTCOMES = ("complete", "incomplete", "clean error", "bad")
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    role: str | None = None
+    fault: str | None = None
+    times: int | None = None
+    """Calls of ``role`` that get the fault (``None``: every call)."""
+    args: tuple[str, ...] = ()
+    plugins: str = "reasoning"
+    plan: tuple[dict[str, Any], ...] = tuple(PLAN)
+    model: str = "fake-model"
+    signal_after_start: bool = False
+
+
+def _modes() -> list[Mode]:
+    modes = [Mode("none")]
+    for fault in ("http_400", "http_500", "invalid_json", "schema_violation", "length", "huge"):
+        modes.append(Mode(f"planner:{fault}", "planner", fault))
+    modes.append(Mode("planner:invalid_json x2", "planner", "invalid_json", times=2))
+    modes.append(
+        Mode("planner:http_400 no-fallback", "planner", "http_400", args=("--no-plan-fallback",))
+    )
+    for fault in ("http_400", "http_500", "empty"):
+        modes.append(
+            Mode(
+                f"coordinator:{fault}",
+                "coordinator",
+                fault,
+                plugins="reasoning,code",
+                plan=tuple(SHARED_PLAN),
+            )
+        )
+    for fault in ("http_400", "empty", "unknown_tool", "length", "huge", "drop"):
+        modes.append(Mode(f"worker:{fault}", "worker", fault))
+    modes.append(Mode("worker:http_429 x1", "worker", "http_429", times=1))
+    modes.append(Mode("worker:length x1", "worker", "length", times=1))
+    for fault in ("http_400", "http_500", "empty", "unknown_tool", "length", "huge"):
+        modes.append(Mode(f"generator:{fault}", "generator", fault))
+    modes.append(Mode("generator:hang", "generator", "hang", args=("--call-timeout", "3")))
+    modes.append(Mode("planner:hang", "planner", "hang", args=("--call-timeout", "2")))
+    modes.append(Mode("wrong model name (404)", model="no-such-model"))
+    modes.append(Mode("sigterm", signal_after_start=True))
+    return modes
+
+
+@dataclass
+class Tally:
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    input_tokens: list[int] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    why_bad: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def _environment(plugins: str) -> Iterator[dict[str, str]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("WORKFORCE_GRAPH_") and not k.endswith("_API_KEY")
+        }
+        env.update(
+            WORKFORCE_GRAPH_DB=str(Path(tmp) / "runs.sqlite"),
+            WORKFORCE_GRAPH_PLUGINS=plugins,
+            LANGSMITH_TRACING="false",
+            PYTHONPATH=str(ROOT),
+            COLUMNS="200",
+        )
+        yield env
+
+
+def _genuine(result: dict[str, Any]) -> str | None:
+    """Why a run marked complete is not (``None`` when it is)."""
+    if not str(result.get("answer") or "").startswith(ANSWER):
+        return f"complete, but the answer is {str(result.get('answer'))[:60]!r}"
+    for r in result.get("results") or []:
+        if not str(r.get("result") or "").startswith(f"Result of {r['id']}."):
+            return f"complete, but {r['id']}'s result is {str(r.get('result'))[:60]!r}"
+    return None
+
+
+def classify(code: int | None, stdout: str, stderr: str, *, stopped: bool) -> tuple[str, str]:
+    """(outcome, why) of one CLI run."""
+    if code is None:
+        return "bad", "hung (killed after the limit)"
+    if "Traceback" in stderr:
+        return "bad", "traceback on stderr"
+    if stopped:
+        ok = code == 143 and "workforce-graph resume" in stderr and not stdout.strip()
+        return ("clean error", "") if ok else ("bad", f"SIGTERM gave exit {code}")
+    if code == 2:
+        lines = [line for line in stderr.splitlines() if line.strip()]
+        ok = len(lines) == 1 and lines[0].startswith("workforce-graph: error: ")
+        return ("clean error", "") if ok and not stdout.strip() else ("bad", "exit 2, not one line")
+    try:
+        result = json.loads(stdout)
+    except json.JSONDecodeError:
+        return "bad", f"exit {code} without a JSON answer"
+    if code == 0 and result.get("complete") is True:
+        why = _genuine(result)
+        return ("bad", why) if why else ("complete", "")
+    if code == 1 and result.get("complete") is False and result.get("answer"):
+        reasons = result.get("failed") or []
+        if result.get("error") or (reasons and all(f.get("reason") for f in reasons)):
+            return "incomplete", ""
+        return "bad", "incomplete without a reason"
+    return "bad", f"exit {code} with complete={result.get('complete')}"
+
+
+def run_once(mode: Mode) -> tuple[str, str, int, float]:
+    """One CLI run in ``mode``: (outcome, why, input tokens, seconds)."""
+    delays = {"s1": 600.0} if mode.signal_after_start else {}
+    with FaultServer(plan=list(mode.plan), answer=ANSWER, worker_delays=delays) as server:
+        if mode.fault and mode.role:
+            server.inject(mode.role, mode.fault, times=mode.times)
+        with _environment(mode.plugins) as env:
+            args = [
+                sys.executable,
+                "-m",
+                "workforce_graph.cli",
+                "run",
+                "What is six times seven?",
+                "--model",
+                mode.model,
+                "--base-url",
+                server.base_url,
+                *mode.args,
+            ]
+            args.append("--events" if mode.signal_after_start else "--json")
+            started = time.perf_counter()
+            code, out, err = _run(args, env, mode.signal_after_start)
+            seconds = time.perf_counter() - started
+    if mode.signal_after_start:
+        out = ""  # the events before the stop are progress, not an answer
+    outcome, why = classify(code, out, err, stopped=mode.signal_after_start)
+    tokens = 0
+    if outcome in ("complete", "incomplete"):
+        usage = json.loads(out).get("usage") or {}
+        tokens = sum(int(u.get("input_tokens", 0)) for u in usage.values())
+    return outcome, why, tokens, seconds
+
+
+def _run(args: list[str], env: dict[str, str], stop: bool) -> tuple[int | None, str, str]:
+    process = subprocess.Popen(
+        args,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    if stop:
+        assert process.stdout is not None
+        for line in process.stdout:  # wait until a subtask runs, then stop the run
+            if '"event": "started"' in line:
+                process.send_signal(signal.SIGTERM)
+                break
+    try:
+        out, err = process.communicate(timeout=CLI_LIMIT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        return None, out, err
+    return process.returncode, out, err
+
+
+def measure(
+    modes: list[Mode], runs: int, jobs: int, progress: Callable[[str], None]
+) -> dict[str, Tally]:
+    tallies = {m.name: Tally() for m in modes}
+    work = [m for m in modes for _ in range(runs)]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for mode, (outcome, why, tokens, seconds) in zip(
+            work, pool.map(run_once, work), strict=True
+        ):
+            tally = tallies[mode.name]
+            tally.counts[outcome] += 1
+            tally.seconds.append(seconds)
+            if tokens:
+                tally.input_tokens.append(tokens)
+            if why:
+                tally.why_bad.append(why)
+            progress(f"{mode.name}: {outcome}{' (' + why + ')' if why else ''}")
+    return tallies
+
+
+def report(tallies: dict[str, Tally]) -> dict[str, Any]:
+    modes = {}
+    for name, t in tallies.items():
+        modes[name] = {
+            **{k.replace(" ", "_"): v for k, v in t.counts.items()},
+            "input_tokens_mean": round(sum(t.input_tokens) / len(t.input_tokens))
+            if t.input_tokens
+            else None,
+            "seconds_max": round(max(t.seconds), 1) if t.seconds else None,
+            "why_bad": sorted(set(t.why_bad)),
+        }
+    total = {k.replace(" ", "_"): sum(t.counts[k] for t in tallies.values()) for k in OUTCOMES}
+    return {"modes": modes, "total": total, "runs": sum(total.values()), "bad": total["bad"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=3, help="Runs per mode (default 3).")
+    parser.add_argument("--jobs", type=int, default=2, help="CLI runs at once (default 2).")
+    parser.add_argument("--modes", help="Comma-separated mode names (default: all).")
+    parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+    args = parser.parse_args()
+    modes = _modes()
+    if args.modes:
+        wanted = {m.strip() for m in args.modes.split(",")}
+        modes = [m for m in modes if m.name in wanted]
+    quiet = args.json
+    tallies = measure(
+        modes, args.runs, args.jobs, lambda line: None if quiet else print(line, file=sys.stderr)
+    )
+    summary = report(tallies)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        head = (
+            f"{'mode':34} {'complete':>9} {'incomplete':>11} {'clean error':>12} {'bad':>4} "
+            f"{'tokens in':>10} {'max s':>6}"
+        )
+        print(head)
+        print("-" * len(head))
+        for name, m in summary["modes"].items():
+            tokens = "" if m["input_tokens_mean"] is None else f"{m['input_tokens_mean']:,}"
+            print(
+                f"{name:34} {m['complete']:>9} {m['incomplete']:>11} {m['clean_error']:>12} "
+                f"{m['bad']:>4} {tokens:>10} {m['seconds_max']:>6}"
+            )
+            for why in m["why_bad"]:
+                print(f"{'':36}bad: {why}")
+        t = summary["total"]
+        print("-" * len(head))
+        print(
+            f"{'total (' + str(summary['runs']) + ' runs)':34} {t['complete']:>9} "
+            f"{t['incomplete']:>11} {t['clean_error']:>12} {t['bad']:>4}"
+        )
+    sys.exit(1 if summary["bad"] else 0)
+
+
+if __name__ == "__main__":
+    main()
