@@ -1,6 +1,12 @@
-"""Flow-GRPO on-policy in the flow, one iteration end to end: the bundled model plans
-(``hf:``, sampling), scripted models play the other roles, the evaluation's scorer
-scores, the flow-grpo export builds rows and the planner is updated."""
+"""Flow-GRPO on-policy, one iteration end to end: the bundled model plans (``hf:``,
+sampling), scripted models play the other roles, the evaluation's scorer scores, the
+flow-grpo export builds rows and the planner is updated.
+
+The Workforce topology is used here: the untrained 135M planner never writes a usable
+step, which the flow (rightly) counts as an incomplete run, so every flow rollout would
+score 0 and leave nothing to learn; the Workforce graph's one-subtask fallback still
+answers, so the scripted generator's alternating answers give the group one right and
+one wrong rollout. The loop itself is the same for both topologies."""
 
 from __future__ import annotations
 
@@ -24,14 +30,7 @@ pytestmark = pytest.mark.timeout(1800)
 
 def test_one_iteration_rolls_out_scores_and_updates_the_planner(base: Path, tmp_path: Path) -> None:
     answers = itertools.cycle(["FINAL ANSWER: 4", "FINAL ANSWER: 5"])  # one right, one wrong
-    others = ScriptedChatModel(
-        responders={
-            "query_analysis": {"needs": "a sum", "capabilities": ["reasoning"], "answer_form": "n"},
-            "executor": "4",
-            "verifier": {"reason": "done", "decision": "STOP"},
-            "generator": lambda m: next(answers),
-        }
-    )
+    others = ScriptedChatModel(responders={"worker": "4", "generator": lambda m: next(answers)})
     dataset = EvalDataset(
         name="sums",
         tasks=[EvalTask("q1", "What is 2 + 2?", "4", "sum")],
@@ -41,9 +40,10 @@ def test_one_iteration_rolls_out_scores_and_updates_the_planner(base: Path, tmp_
         iterations=1,
         rollouts=2,
         max_new_tokens=8,  # what it says does not matter: the outcome decides its sign
+        topology="workforce",
         model_factory=lambda: others,
         workers_factory=lambda: [spec("reasoning", "reasoning")],
-        graph_options={"max_turns": 1, "max_plan_attempts": 1},
+        graph_options={"max_plan_attempts": 1},
     )
     from dataclasses import replace
 
