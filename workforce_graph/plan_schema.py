@@ -77,9 +77,12 @@ def positional_ids(count: int, taken: Collection[str] = ()) -> list[str]:
 
 def _position(index: int, ids: list[str], tags: list[str], done: list[str]) -> dict[str, Any]:
     earlier = done + ids[:index]
-    depends: dict[str, Any] = {"type": "array", "uniqueItems": True, "maxItems": len(earlier)}
-    if earlier:
-        depends["items"] = {"enum": earlier}
+    depends: dict[str, Any] = (
+        {"type": "array", "items": {"enum": earlier}, "uniqueItems": True, "maxItems": len(earlier)}
+        if earlier
+        # Spelled as a constant: an array schema without "items" converts to "any array".
+        else {"type": "array", "const": []}
+    )
     return {
         "type": "object",
         "properties": {

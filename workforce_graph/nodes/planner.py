@@ -189,7 +189,7 @@ def make_planner(deps: NodeDeps) -> Any:
             else plan_schema(capabilities)
         )
         errors: list[str] = []
-        for _attempt in range(settings.max_plan_attempts):
+        for attempt in range(1, settings.max_plan_attempts + 1):
             try:
                 plan = await structured_call(
                     model,
@@ -224,7 +224,8 @@ def make_planner(deps: NodeDeps) -> Any:
                     HumanMessage(f"That plan is invalid: {problem}\nReply with a corrected plan."),
                 ]
                 continue
-            return _planned(base, meter, state, kept + [pending_subtask(p) for p in planned])
+            planned_subtasks = kept + [pending_subtask(p) for p in planned]
+            return _planned(base, meter, state, planned_subtasks, attempt=attempt)
         reason = (
             f"no valid plan after {settings.max_plan_attempts} attempts; last problem: {errors[-1]}"
         )
@@ -232,7 +233,8 @@ def make_planner(deps: NodeDeps) -> Any:
             return _give_up(base, meter, reason)
         emit("plan_fallback", reason=reason)
         single = fallback_plan(request, deps.registry, kept_ids)
-        return {**_planned(base, meter, state, [*kept, single]), "plan_fallback": reason}
+        fallback = _planned(base, meter, state, [*kept, single], attempt=None)
+        return {**fallback, "plan_fallback": reason}
 
     return planner
 
@@ -243,10 +245,17 @@ def _is_constrained(model: BaseChatModel) -> bool:
 
 
 def _planned(
-    base: dict[str, Any], meter: _PlannerMeter, state: WorkforceState, subtasks: list[Subtask]
+    base: dict[str, Any],
+    meter: _PlannerMeter,
+    state: WorkforceState,
+    subtasks: list[Subtask],
+    *,
+    attempt: int | None,
 ) -> dict[str, Any]:
+    # ``attempt``: the planner call that produced the plan (None: the fallback plan).
     emit(
         "plan",
+        attempt=attempt,
         subtasks=[
             {k: s[k] for k in ("id", "description", "depends_on", "status")} for s in subtasks
         ],
