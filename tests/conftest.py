@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,3 +62,19 @@ def scripted() -> Callable[..., ScriptedChatModel]:
         return ScriptedChatModel(responders=responders, latency_s=latency)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The bundled model as a trainable directory, converted once per test session."""
+    from workforce_graph.training.base_model import CACHE_ENV, resolve_base_model
+
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("base-models"))
+    try:
+        yield resolve_base_model("local")
+    finally:
+        if before is None:
+            os.environ.pop(CACHE_ENV, None)
+        else:
+            os.environ[CACHE_ENV] = before

@@ -109,7 +109,9 @@ async def test_custom_workers_get_brief_dependency_results_like_the_tool_loop() 
     model = ScriptedChatModel(responders={"planner": plan_reply(sub("a"), sub("b", "a"))})
     final, _ = await run_graph(model, workers=[worker])
     assert len(final["subtasks"][0]["result"]) == 3 * BRIEF_RESULT_CHARS  # kept whole
-    assert len(seen["b"]["a"]) <= BRIEF_RESULT_CHARS and seen["b"]["a"].endswith("[truncated]")
+    assert len(seen["b"]["a"]) <= BRIEF_RESULT_CHARS and seen["b"]["a"].endswith(
+        "more characters cut]"
+    )
 
 
 class RunRecorder(BaseCallbackHandler):

@@ -40,6 +40,7 @@ from workforce_graph.cli.options import (
     with_setting_options,
 )
 from workforce_graph.cli.show import show_run
+from workforce_graph.cli.train import train_app
 
 __all__ = ["app", "main"]
 
@@ -297,6 +298,9 @@ def graph(
 
 app.command("eval", epilog=EXIT_CODES_HELP)(eval_command)
 app.command("export")(export_command)
+
+
+app.add_typer(train_app, name="train")
 
 
 def main(argv: list[str] | None = None) -> None:

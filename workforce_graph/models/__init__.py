@@ -2,7 +2,8 @@
 
 A model is named as ``init_chat_model`` names it (``openai:gpt-4o``,
 ``anthropic:claude-sonnet-4-5``), as ``local`` (the bundled SmolLM2 on llama.cpp),
-as ``gguf:/path/to/model.gguf``, or as a bare model name served by any
+as ``gguf:/path/to/model.gguf``, as ``hf:/path/to/dir`` (a Hugging Face model directory,
+e.g. a planner trained by ``workforce-graph train``), or as a bare model name served by any
 OpenAI-compatible server given by ``base_url``. One default plus per-role overrides.
 An API key in the environment never switches a run to a paid provider by itself:
 only a named model does.
@@ -84,6 +85,8 @@ def resolve_model(
         return _local_model(None)
     if name.startswith("gguf:"):
         return _local_model(name.removeprefix("gguf:"))
+    if name.startswith("hf:"):
+        return _hf_model(name.removeprefix("hf:"))
     kwargs: dict[str, Any] = {"timeout": timeout_s, "max_retries": max_retries}
     if base_url:
         provider, _, model_name = name.rpartition(":")
@@ -127,6 +130,15 @@ def _local_model(path: str | None) -> BaseChatModel:
     try:
         return local.gguf_chat_model(path) if path else local.local_chat_model()
     except local.LocalModelError as exc:
+        raise ModelConfigError(str(exc)) from exc
+
+
+def _hf_model(path: str) -> BaseChatModel:
+    from workforce_graph.models.hf import HfModelError, hf_chat_model
+
+    try:
+        return hf_chat_model(path)
+    except HfModelError as exc:
         raise ModelConfigError(str(exc)) from exc
 
 

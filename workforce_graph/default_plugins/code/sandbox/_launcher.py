@@ -236,7 +236,9 @@ def _child(libc: Any, cfg: dict[str, Any], report: dict[str, Any], status_fd: in
     nproc = lim["max_processes"] + cfg["existing_processes"]
     for res, soft, hard in (
         (resource.RLIMIT_CORE, 0, 0),
-        (resource.RLIMIT_CPU, cpu, cpu),
+        # SIGXCPU at the soft limit names the cause unambiguously; SIGKILL one second
+        # later stops code that catches SIGXCPU.
+        (resource.RLIMIT_CPU, cpu, cpu + 1),
         (resource.RLIMIT_AS, lim["memory_mb"] * 1024 * 1024, lim["memory_mb"] * 1024 * 1024),
         (
             resource.RLIMIT_FSIZE,

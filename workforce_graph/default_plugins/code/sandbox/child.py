@@ -104,9 +104,8 @@ def killed_reason(
         return "cancelled"
     if exit_code is None:
         return "sandbox process ended without a status"
-    if (
-        exit_code in (-signal.SIGXCPU, -signal.SIGKILL)
-        and cpu_s >= max(1, round(limits.cpu_s)) - 0.05
+    if exit_code == -signal.SIGXCPU or (
+        exit_code == -signal.SIGKILL and cpu_s >= max(1, round(limits.cpu_s)) - 0.05
     ):
         return "CPU time limit"
     if exit_code == -signal.SIGXFSZ:

@@ -1,0 +1,169 @@
+"""OWL's training loop end to end, offline, on the bundled model.
+
+1. A generated curriculum (benchmarks/curriculum.py): training questions and held-out
+   questions of four families whose answers and right decompositions are known.
+2. Held-out "before": the bundled model, made trainable (``--base local``), plans
+   through ``hf:`` (no constrained decoding); the other roles run the local model.
+3. Rollouts: each training question n times (OWL: n = 4) through the Workforce graph,
+   the planner being the local model sampling at ``--temperature`` with a different
+   seed per sample (its grammar makes every plan valid: it plays the part of OWL's
+   stronger data-generating system); every run scored by the evaluation's scorer.
+4. SFT on the planner decisions of runs that scored, then DPO on pairs (a scored and an
+   unscored planner output for the same prompt), both on TRL.
+5. Held-out "after" with the trained planner, same questions, greedy decoding.
+
+Prints, before and after: first plan valid without constrained decoding, answer
+accuracy, the worker chosen for each subtask per question family, and time spent.
+
+    python benchmarks/owl_loop.py --out runs/owl-loop [--train-questions 2 --held-out 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from curriculum import curriculum
+from training_figures import evaluate_planner, print_before_after
+
+from workforce_graph.evaluation.graphs import GraphSpec
+from workforce_graph.evaluation.runner import Evaluation
+from workforce_graph.exports.dpo import dpo_rows
+from workforce_graph.exports.sft import sft_rows
+from workforce_graph.training import TrainOptions, resolve_base_model, train_dpo, train_sft
+from workforce_graph.trajectory.format import read_trajectories
+
+
+def _sampling_local(seed: int, temperature: float) -> Any:
+    def build() -> Any:
+        from workforce_graph.models.local import local_chat_model
+
+        return local_chat_model(temperature=temperature, seed=seed)
+
+    return build
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/owl-loop"))
+    parser.add_argument("--base", default="local")
+    parser.add_argument("--train-questions", type=int, default=2, help="per family")
+    parser.add_argument("--held-out", type=int, default=1, help="per family")
+    parser.add_argument("--samples", type=int, default=4, help="rollouts per question (n)")
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--lr", type=float, default=1e-5, help="OWL: 1e-5")
+    parser.add_argument("--epochs", type=float, default=2.0, help="OWL: 2")
+    parser.add_argument("--max-length", type=int, default=2048)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--model", default="local", help="model of the other roles")
+    parser.add_argument("--json", action="store_true")
+    return parser
+
+
+async def owl_loop(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the loop; return every figure."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    base = str(resolve_base_model(args.base))
+    timings["make base trainable"] = time.perf_counter() - started
+    train_set = curriculum(args.train_questions, seed=1, name="owl-train")
+    held_out = curriculum(args.held_out, seed=2, name="owl-held-out")
+
+    started = time.perf_counter()
+    before = await evaluate_planner(
+        held_out, planner=f"hf:{base}", out=args.out / "before", model=args.model
+    )
+    timings["held-out before"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    for sample in range(args.samples):
+        await Evaluation(
+            dataset=train_set,
+            graph=GraphSpec(
+                topology="workforce",
+                model="local",
+                model_factory=_sampling_local(sample + 1, args.temperature),
+            ),
+            out_dir=args.out / f"rollouts-{sample}",
+        ).run()
+    timings["rollouts"] = time.perf_counter() - started
+    trajectories = list(
+        read_trajectories([args.out / f"rollouts-{s}" for s in range(args.samples)])
+    )
+    scored = sum(1 for t in trajectories if t.outcome and t.outcome.score >= 1.0)
+    sft, dpo = sft_rows(trajectories), dpo_rows(trajectories)
+
+    options = TrainOptions(
+        learning_rate=args.lr,
+        epochs=args.epochs,
+        device=args.device,
+        max_length=args.max_length,
+        save_steps=0,
+        progress=False,
+    )
+    planner: str = base
+    losses: dict[str, list[float]] = {}
+    throughput: dict[str, Any] = {}
+    started = time.perf_counter()
+    if sft.rows:
+        result = train_sft(sft.rows, base=planner, out=args.out / "sft", options=options)
+        planner, losses["sft"] = str(result.out), result.losses
+        throughput["sft"] = result.summary()
+    timings["sft"] = time.perf_counter() - started
+    started = time.perf_counter()
+    if dpo.rows:
+        result = train_dpo(dpo.rows, base=planner, out=args.out / "dpo", options=options)
+        planner, losses["dpo"] = str(result.out), result.losses
+        throughput["dpo"] = result.summary()
+    timings["dpo"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    after = await evaluate_planner(
+        held_out, planner=f"hf:{planner}", out=args.out / "after", model=args.model
+    )
+    timings["held-out after"] = time.perf_counter() - started
+
+    report = {
+        "rollouts": len(trajectories),
+        "rollouts_scored": scored,
+        "sft": sft.summary(),
+        "dpo": dpo.summary(),
+        "losses": losses,
+        "training": throughput,
+        "before": before,
+        "after": after,
+        "seconds": {k: round(v, 1) for k, v in timings.items()},
+        "trained_planner": planner,
+    }
+    return report
+
+
+def show(report: dict[str, Any]) -> None:
+    before, after, losses = report["before"], report["after"], report["losses"]
+    trajectories, scored = report["rollouts"], report["rollouts_scored"]
+    print(f"rollouts: {trajectories} ({scored} scored)")
+    print(f"SFT rows: {report['sft']}\nDPO rows: {report['dpo']}")
+    for name, values in losses.items():
+        print(f"{name} loss: {values[0]:.4f} -> {values[-1]:.4f} over {len(values)} logs")
+    print_before_after("held-out", before, after)
+    print("time (s):", report["seconds"])
+
+
+def main() -> None:
+    args = parser().parse_args()
+    report = asyncio.run(owl_loop(args))
+    if args.json:
+        print(json.dumps(report))
+    else:
+        show(report)
+
+
+if __name__ == "__main__":
+    main()

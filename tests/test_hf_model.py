@@ -1,0 +1,23 @@
+"""The ``hf:`` model name: bad directories and options are one-line errors (no model
+is loaded here; tests/test_training.py plans with a real one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from workforce_graph.models import ModelConfigError, resolve_model
+
+
+def test_a_directory_without_a_model_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelConfigError, match=r"not a Hugging Face model directory") as raised:
+        resolve_model(f"hf:{tmp_path}")
+    assert "\n" not in str(raised.value)
+
+
+def test_unknown_or_bad_sampling_options_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ModelConfigError, match=r"unknown hf: option 'temp'"):
+        resolve_model(f"hf:{tmp_path}?temp=0.7")
+    with pytest.raises(ModelConfigError, match=r"temperature='hot' is not valid"):
+        resolve_model(f"hf:{tmp_path}?temperature=hot")

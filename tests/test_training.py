@@ -1,0 +1,162 @@
+"""Each trainer end to end on the bundled model with tiny data (a few real steps).
+
+The bundled GGUF is converted once per test session. Every run trains on a batch it
+can memorise: the loss must be finite and fall, the saved model must load, and a graph
+planned by the trained planner (``hf:DIR``) must produce a plan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from tests.conftest import spec
+from workforce_graph import build_workforce_graph
+from workforce_graph.cli import main
+from workforce_graph.models.hf import ChatTransformers
+from workforce_graph.testing import ScriptedChatModel
+from workforce_graph.training.base_model import resolve_base_model
+from workforce_graph.training.flow_grpo import FlowGrpoLoss, encode_row, train_flow_grpo
+from workforce_graph.training.options import TrainOptions
+from workforce_graph.training.owl_stages import train_sft
+from workforce_graph.training.policy_loss import token_logps
+
+TASK = "What is 6 times 7?"
+PLAN = {
+    "subtasks": [
+        {"id": "s1", "description": "Compute 6 times 7.", "capabilities": ["reasoning"]},
+    ]
+}
+QUICK = {"device": "cpu", "save_steps": 0, "progress": False, "grad_accum": 1}
+
+# Real training steps on a busy 2-core machine can take a minute each.
+pytestmark = pytest.mark.timeout(1800)
+
+
+def _plan(planner: Any) -> dict[str, Any]:
+    """Run TASK through a graph whose planner is ``planner`` (other roles scripted)."""
+    others = ScriptedChatModel(
+        responders={"worker": lambda m: "42", "generator": lambda m: "6 times 7 is 42."}
+    )
+    graph = build_workforce_graph(
+        model=others,
+        role_models={"planner": planner},
+        workers=[spec("reasoning", "reasoning")],
+        max_plan_attempts=1,
+        plan_fallback=False,  # a plan must come from the model, not the one-subtask fallback
+    ).compile()
+    return dict(asyncio.run(graph.ainvoke({"task": TASK})))
+
+
+@pytest.fixture(scope="module")
+def planner_prompt(base: Path) -> str:
+    """The end of the exact prompt the planner model is given for TASK.
+
+    Only its last 600 characters (about 150 tokens) are trained on: the whole prompt
+    (worker cards, example, schema) would make each CPU step several times slower, and
+    the memorised ending is enough for the model to plan from the whole prompt.
+    """
+    seen: list[list[dict[str, str]]] = []
+    model = ChatTransformers(
+        model_path=str(base), device="cpu", max_new_tokens=1, transcript=lambda c, _: seen.append(c)
+    )
+    _plan(model)
+    assert seen, "the planner model was never called"
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    text = tokenizer.apply_chat_template(seen[0], add_generation_prompt=True, tokenize=False)
+    assert TASK in text[-600:]
+    return str(text[-600:])
+
+
+@pytest.fixture(scope="module")
+def sft_model(
+    base: Path, planner_prompt: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, list[float]]:
+    row = {"prompt": planner_prompt, "completion": json.dumps(PLAN)}
+    options = TrainOptions(learning_rate=2e-4, max_steps=4, batch_size=1, **QUICK)
+    result = train_sft([row], base=str(base), out=tmp_path_factory.mktemp("sft"), options=options)
+    return result.out, result.losses
+
+
+def test_conversion_gives_a_plain_trainable_model_once(base: Path) -> None:
+    config = json.loads((base / "config.json").read_text())
+    assert "quantization_config" not in config
+    assert resolve_base_model("local") == base  # cached: the same directory, not a new one
+    model = AutoModelForCausalLM.from_pretrained(str(base))
+    assert not getattr(model, "is_quantized", False)
+    assert sum(p.numel() for p in model.parameters()) > 100_000_000
+
+
+def test_sft_loss_falls_and_the_trained_planner_plans(sft_model: tuple[Path, list[float]]) -> None:
+    out, losses = sft_model
+    assert len(losses) == 4 and all(math.isfinite(loss) for loss in losses)
+    assert losses[-1] < losses[0]
+    final = _plan(f"hf:{out}")
+    assert final.get("error") is None
+    assert [s["capabilities"] for s in final["subtasks"]] == [["reasoning"]]
+    assert final["subtasks"][0]["status"] == "done"
+
+
+def test_dpo_with_lora_through_the_cli(
+    base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = tmp_path / "pairs.jsonl"
+    pair = {"prompt": "Plan: 6 times 7", "chosen": json.dumps(PLAN), "rejected": "No."}
+    rows.write_text(json.dumps(pair) + "\n" + json.dumps(pair) + "\n")
+    args = ["train", "dpo", "--data", str(rows), "--base", str(base), "--lora"]
+    args += ["--out", str(tmp_path / "dpo"), "--lr", "5e-4", "--max-steps", "3"]
+    args += ["--batch-size", "2", "--grad-accum", "1", "--device", "cpu", "--save-steps", "0"]
+    with pytest.raises(SystemExit) as exited:
+        main([*args, "--quiet", "--json"])
+    assert exited.value.code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["steps"] == 3
+    assert summary["last_loss"] < summary["first_loss"] == pytest.approx(math.log(2), abs=1e-3)
+    saved = json.loads((tmp_path / "dpo" / "config.json").read_text())
+    assert saved["model_type"] == "llama"  # the adapter was merged into a plain model
+    assert not (tmp_path / "dpo" / "adapter_config.json").exists()
+    assert AutoModelForCausalLM.from_pretrained(str(tmp_path / "dpo")) is not None
+
+
+def _completion_logp(model_dir: Path, row: dict[str, Any]) -> float:
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    ids, start = encode_row(tokenizer, row, 512)
+    with torch.no_grad():
+        logps = token_logps(model(input_ids=torch.tensor([ids])).logits, torch.tensor([ids]))
+    return float(logps[0, start - 1 :].sum())
+
+
+def test_flow_grpo_raises_rewarded_turns_and_lowers_the_others(base: Path, tmp_path: Path) -> None:
+    good = {"prompt": "Plan: 2 plus 2", "completion": '{"subtasks": []}', "advantage": 1.0}
+    bad = {"prompt": "Plan: 3 plus 3", "completion": "I refuse.", "advantage": -1.0}
+    options = TrainOptions(learning_rate=5e-5, epochs=3, batch_size=2, **QUICK)
+    result = train_flow_grpo(
+        [good, bad],
+        base=str(base),
+        out=tmp_path / "grpo",
+        options=options,
+        loss=FlowGrpoLoss(kl_coef=0.0),
+    )
+    assert len(result.losses) == 3 and all(math.isfinite(loss) for loss in result.losses)
+    assert result.losses[-1] < result.losses[0]
+    assert _completion_logp(result.out, good) > _completion_logp(base, good)
+    assert _completion_logp(result.out, bad) < _completion_logp(base, bad)
+
+
+def test_bad_rows_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"prompt": "p", "completion": "c"}\n{"prompt": "p"}\n')
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "sft", "--data", str(rows), "--out", str(tmp_path / "o")])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert f"{rows}:2: a sft row needs messages or prompt+completion" in err

@@ -1,0 +1,308 @@
+"""A Hugging Face causal LM directory as a chat model (the ``hf:/path`` form).
+
+Made for a planner trained by ``workforce-graph train``: transformers runs the model
+in-process, on the CPU or a GPU (``cuda`` when torch sees one, unless
+``WORKFORCE_GRAPH_HF_DEVICE`` says otherwise). Loaded models are shared per
+(directory, device) and one lock per model serialises generation, as for the local
+llama.cpp model.
+
+Structured output is not constrained here: the JSON schema is appended to the system
+message (in the same words as the local model's), the first JSON object of the reply is
+validated, and a reply that does not validate comes back as a parsing error, which
+:func:`workforce_graph.structured.structured_call` turns into a repair attempt. The
+schema is added to the messages before the model runs, so a trajectory recorder sees
+the exact prompt and training rows built from it are on-policy. Tool
+calling is not offered: this provider is for the planner role.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable, RunnableLambda, RunnableMap, RunnablePassthrough
+from langchain_core.runnables.config import run_in_executor
+from langchain_core.utils.function_calling import convert_to_json_schema
+from pydantic import BaseModel, Field, PrivateAttr, model_validator
+
+from workforce_graph.models.llama_protocol import _to_llama_messages
+
+__all__ = ["DEVICE_ENV", "ChatTransformers", "HfModelError", "hf_chat_model"]
+
+DEVICE_ENV = "WORKFORCE_GRAPH_HF_DEVICE"
+INSTALL_HINT = "pip install 'workforce-graph[train]'"
+SCHEMA_PROMPT = "Reply with one JSON object that matches this JSON schema:\n"
+
+Transcript = Callable[[list[dict[str, str]], str], None]
+
+
+class HfModelError(RuntimeError):
+    """The model directory cannot be loaded; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    # transformers' own annotations are too loose for strict mypy: kept as Any.
+    model: Any
+    tokenizer: Any
+    device: str
+    lock: threading.Lock
+
+
+_MODELS: dict[tuple[str, str], _Loaded] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def _load(path: str, device: str) -> _Loaded:
+    directory = Path(path).expanduser()
+    if not (directory / "config.json").is_file():
+        raise HfModelError(
+            f"hf:{path} is not a Hugging Face model directory (no config.json); "
+            "pass a directory written by `workforce-graph train` or save_pretrained"
+        )
+    with _MODELS_LOCK:
+        try:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError as exc:
+            raise HfModelError(f"hf: models need transformers and torch: {INSTALL_HINT}") from exc
+        resolved = device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        key = (str(directory.resolve()), resolved)
+        if key in _MODELS:
+            return _MODELS[key]
+        dtype = torch.bfloat16 if resolved == "cuda" else torch.float32
+        try:
+            tokenizer: Any = AutoTokenizer.from_pretrained(key[0])
+            model: Any = AutoModelForCausalLM.from_pretrained(key[0], dtype=dtype)
+            model = model.to(resolved)
+        except (OSError, ValueError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise HfModelError(f"cannot load hf:{path}: {first}") from exc
+        model.eval()
+        _MODELS[key] = _Loaded(model, tokenizer, resolved, threading.Lock())
+        return _MODELS[key]
+
+
+class ChatTransformers(BaseChatModel):
+    """A transformers causal LM run in-process, as a LangChain chat model.
+
+    Example:
+        >>> model = ChatTransformers(model_path="runs/planner-sft")  # doctest: +SKIP
+        >>> model.invoke("Name a colour.").content  # doctest: +SKIP
+        'Blue.'
+    """
+
+    model_path: str
+    device: str = Field(default_factory=lambda: os.environ.get(DEVICE_ENV, "auto"))
+    """``auto`` (cuda when torch sees a GPU), ``cpu``, ``cuda`` or ``cuda:N``."""
+    temperature: float = 0.0
+    """0 means greedy decoding; above 0 samples (rollouts for training)."""
+    top_p: float = 1.0
+    max_new_tokens: int = 512
+    seed: int | None = None
+    """Seeds sampling, so rollouts can be repeated."""
+    transcript: Transcript | None = Field(default=None, exclude=True)
+    """Called with (messages as the model saw them, reply text) after every call:
+    exactly the prompt the policy conditioned on, for on-policy training rows."""
+
+    _loaded: _Loaded = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _load_model(self) -> ChatTransformers:
+        self._loaded = _load(self.model_path, self.device)
+        return self
+
+    @property
+    def _llm_type(self) -> str:
+        return "transformers-local"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model_path": self.model_path,
+            "device": self._loaded.device,
+            "temperature": self.temperature,
+            "max_new_tokens": self.max_new_tokens,
+        }
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        import torch
+
+        chat = _to_llama_messages(messages, "")
+        loaded = self._loaded
+        tokenizer = loaded.tokenizer
+        encoded = tokenizer.apply_chat_template(
+            chat, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        prompt = {name: value.to(loaded.device) for name, value in encoded.items()}
+        sampling = self.temperature > 0
+        options: dict[str, Any] = {
+            "max_new_tokens": int(kwargs.get("max_tokens") or self.max_new_tokens),
+            "do_sample": sampling,
+            "pad_token_id": tokenizer.pad_token_id or tokenizer.eos_token_id,
+        }
+        if sampling:
+            options.update(temperature=self.temperature, top_p=self.top_p)
+        with loaded.lock, torch.no_grad():
+            if sampling and self.seed is not None:
+                torch.manual_seed(self.seed)
+            output = loaded.model.generate(**prompt, **options)
+        new_tokens = output[0, prompt["input_ids"].shape[1] :]
+        text = str(tokenizer.decode(new_tokens, skip_special_tokens=True))
+        for marker in stop or []:
+            text = text.split(marker, 1)[0]
+        if self.transcript is not None:
+            self.transcript(chat, text)
+        finish = "length" if len(new_tokens) >= options["max_new_tokens"] else "stop"
+        message = AIMessage(
+            content=text,
+            response_metadata={"finish_reason": finish, "model_name": self.model_path},
+        )
+        prompt_tokens = int(prompt["input_ids"].shape[1])
+        message.usage_metadata = UsageMetadata(
+            input_tokens=prompt_tokens,
+            output_tokens=len(new_tokens),
+            total_tokens=prompt_tokens + len(new_tokens),
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        # Generation blocks (and may wait on the lock): run it in a worker thread.
+        return await run_in_executor(
+            None,
+            self._generate,
+            messages,
+            stop,
+            run_manager.get_sync() if run_manager else None,
+            **kwargs,
+        )
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type | None = None,
+        *,
+        include_raw: bool = False,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
+        """Ask for ``schema`` in the prompt and validate the reply (see module docs).
+
+        Every ``method`` works the same way; ``strict`` is ignored.
+        """
+        kwargs.pop("method", None)
+        kwargs.pop("strict", None)
+        if schema is None:
+            raise ValueError("hf: models need a schema for structured output")
+        pydantic_model = (
+            schema if isinstance(schema, type) and issubclass(schema, BaseModel) else None
+        )
+        json_schema = (
+            pydantic_model.model_json_schema() if pydantic_model else convert_to_json_schema(schema)
+        )
+
+        def parse(message: BaseMessage) -> Any:
+            found = _first_json_object(str(message.content))
+            return pydantic_model.model_validate(found) if pydantic_model else found
+
+        instruction = SCHEMA_PROMPT + json.dumps(json_schema, ensure_ascii=False)
+
+        def with_schema(value: LanguageModelInput) -> list[BaseMessage]:
+            # Added to the messages themselves, so callbacks (the trajectory recorder)
+            # see exactly the prompt the model conditioned on: training rows match it.
+            found = self._convert_input(value).to_messages()
+            if found and isinstance(found[0], SystemMessage):
+                return [SystemMessage(f"{found[0].text}\n\n{instruction}"), *found[1:]]
+            return [SystemMessage(instruction), *found]
+
+        bound = RunnableLambda(with_schema) | self.bind(**kwargs)
+        parser = RunnableLambda(parse)
+        if not include_raw:
+            return bound | parser
+        parsed = RunnablePassthrough.assign(
+            parsed=itemgetter("raw") | parser, parsing_error=lambda _: None
+        )
+        fallback = RunnablePassthrough.assign(parsed=lambda _: None)
+        return RunnableMap(raw=bound) | parsed.with_fallbacks(
+            [fallback], exception_key="parsing_error"
+        )
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[Any, Any]:
+        raise NotImplementedError(
+            "hf: models do not call tools; use them for the planner (--planner-model hf:DIR)"
+        )
+
+
+def _first_json_object(text: str) -> Any:
+    """The first complete JSON object in a reply (small models add prose around it)."""
+    decoder = json.JSONDecoder()
+    start = text.find("{")
+    while start != -1:
+        try:
+            value, _ = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            start = text.find("{", start + 1)
+            continue
+        if isinstance(value, dict):
+            return value
+        start = text.find("{", start + 1)
+    raise ValueError("the reply contains no JSON object")
+
+
+_SPEC_OPTIONS: dict[str, Callable[[str], Any]] = {
+    "temperature": float,
+    "top_p": float,
+    "max_new_tokens": int,
+    "seed": int,
+    "device": str,
+}
+
+
+def hf_chat_model(path: str | os.PathLike[str], **kwargs: Any) -> ChatTransformers:
+    """Open a Hugging Face model directory as a chat model (``hf:/path``).
+
+    ``path`` may end with sampling options, ``hf:/path?temperature=0.7&max_new_tokens=256``
+    (``temperature``, ``top_p``, ``max_new_tokens``, ``seed``, ``device``): rollouts for
+    training sample, evaluations decode greedily.
+
+    Raises:
+        HfModelError: Not a model directory, unloadable, an unknown option, or
+            transformers missing.
+    """
+    from urllib.parse import parse_qsl
+
+    text, _, query = os.fspath(path).partition("?")
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name not in _SPEC_OPTIONS:
+            raise HfModelError(
+                f"unknown hf: option {name!r}; use {', '.join(sorted(_SPEC_OPTIONS))}"
+            )
+        try:
+            kwargs.setdefault(name, _SPEC_OPTIONS[name](value))
+        except ValueError as exc:
+            raise HfModelError(f"hf: option {name}={value!r} is not valid") from exc
+    return ChatTransformers(model_path=text, **kwargs)
