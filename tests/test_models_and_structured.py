@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -165,3 +165,18 @@ async def test_a_forced_method_is_the_only_one_used() -> None:
         assert learned_method(model) is None  # forcing teaches nothing
         with pytest.raises(Exception, match="Input should be 'text' or 'json_object'"):
             await structured_call(model, Pick, [HumanMessage("pick")], method="json_schema")
+
+
+class InProcessModel(ScriptedChatModel):
+    runs_in_process: ClassVar[bool] = True
+
+
+async def test_a_slow_in_process_model_is_not_cut_by_the_call_timeout() -> None:
+    reply = '{"choice": "a", "score": 3}'
+    slow_server = ScriptedChatModel(responders={"worker": reply}, latency_s=0.2)
+    with pytest.raises(TimeoutError):
+        await structured_call(slow_server, Pick, [HumanMessage("pick")], timeout_s=0.01)
+    # The embedded model has no server to hang on: a call slower than the limit is kept.
+    slow_local = InProcessModel(responders={"worker": reply}, latency_s=0.2)
+    result = await structured_call(slow_local, Pick, [HumanMessage("pick")], timeout_s=0.01)
+    assert result == Pick(choice="a", score=3)

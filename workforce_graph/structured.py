@@ -28,6 +28,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, ValidationError
 
 from workforce_graph.model_errors import is_fatal
+from workforce_graph.models import call_timeout
 from workforce_graph.replies import was_cut_off
 from workforce_graph.usage import UsageMeter
 
@@ -171,6 +172,7 @@ async def structured_call(
         StructuredOutputError: When no attempt produced a valid instance.
     """
     history = list(messages)
+    timeout_s = call_timeout(model, timeout_s)
     methods = _methods_to_try(model, method)
     forced = method != "auto"
     errors: list[str] = []

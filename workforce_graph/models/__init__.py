@@ -25,6 +25,7 @@ __all__ = [
     "ModelConfigError",
     "ModelSet",
     "Role",
+    "call_timeout",
     "resolve_model",
 ]
 
@@ -38,6 +39,19 @@ FLOW_ROLES: tuple[FlowRole, ...] = get_args(FlowRole)
 _KNOWN_ROLES = frozenset(ROLES) | frozenset(FLOW_ROLES)
 
 DEFAULT_MODEL = "local"
+
+
+def call_timeout(model: BaseChatModel, timeout_s: float | None) -> float | None:
+    """The wall-clock limit of one call to ``model``: none for a model in this process.
+
+    The limit is there for servers that stop answering. An in-process model (the
+    embedded one, ``gguf:``, ``hf:``) always ends its reply within ``max_tokens``, and on
+    a loaded 2-core machine a call can outlast any limit that suits a server, which
+    would turn every plan into a timeout.
+    """
+    return None if getattr(model, "runs_in_process", False) else timeout_s
+
+
 MODEL_ENV = "WORKFORCE_GRAPH_MODEL"
 BASE_URL_ENV = "WORKFORCE_GRAPH_BASE_URL"
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -118,6 +118,9 @@ class ChatTransformers(BaseChatModel):
     transcript: Transcript | None = Field(default=None, exclude=True)
     """Called with (messages as the model saw them, reply text) after every call:
     exactly the prompt the policy conditioned on, for on-policy training rows."""
+
+    runs_in_process: ClassVar[bool] = True
+    """No server: the per-call timeout does not apply (see ``models.call_timeout``)."""
 
     _loaded: _Loaded = PrivateAttr()
 

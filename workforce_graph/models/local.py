@@ -133,6 +133,8 @@ class ChatLocalLlama(BaseChatModel):
     model with ``logits_all``, which costs memory and prompt speed; token ids are returned
     either way (default: ``WORKFORCE_GRAPH_LOCAL_LOGPROBS``)."""
 
+    runs_in_process: ClassVar[bool] = True
+    """No server: the per-call timeout does not apply (see ``models.call_timeout``)."""
     constrained_decoding: ClassVar[bool] = True
     """Replies follow the requested JSON schema exactly (a grammar masks every other
     token), so callers may rely on the schema alone (the planner's positional plans)."""

@@ -22,6 +22,7 @@ from workforce_graph.conversation import earlier_conversation
 from workforce_graph.events import emit
 from workforce_graph.lifecycle import unfinished
 from workforce_graph.model_errors import call_failure
+from workforce_graph.models import call_timeout
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.prompts import brief
 from workforce_graph.replies import BREVITY_REQUEST, CUT_OFF, reply_text, was_cut_off
@@ -114,7 +115,7 @@ async def _synthesise(
         parts.append(f"Answer format (follow it exactly):\n{state.get('answer_format')}")
     messages: list[BaseMessage] = [SystemMessage(SYSTEM), HumanMessage("\n\n".join(parts))]
     model = deps.model_for("generator", runtime.context)
-    timeout_s = deps.settings_for(runtime.context).call_timeout_s
+    timeout_s = call_timeout(model, deps.settings_for(runtime.context).call_timeout_s)
     problem = "the final answer could not be written"
     for _attempt in range(1 + CUT_RETRIES):
         try:
