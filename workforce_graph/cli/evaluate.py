@@ -124,8 +124,10 @@ def eval_command(
     *,
     settings: dict[str, Any],
 ) -> None:
-    """Evaluate on a dataset: every task in the denominator, failures counted by kind,
-    pass@1 as the headline, a terminal table and an HTML report. Resumable."""
+    """Evaluate on a dataset, honestly: every task counted, pass@1, HTML report.
+
+    Every task is in the denominator and failures are counted by kind; pass@1 is the
+    headline; a terminal table and a standalone HTML report. Resumable."""
     roles = {
         "planner": planner_model,
         "coordinator": coordinator_model,

@@ -40,8 +40,10 @@ def export_command(
     ] = "trajectories",
     debug: Debug = False,
 ) -> None:
-    """Export recorded trajectories: SFT or DPO rows (TRL's conversational formats),
-    Flow-GRPO rows with per-turn advantages, or a GAIA submission file.
+    """Export recorded trajectories as SFT, DPO or Flow-GRPO rows, or a GAIA file.
+
+    SFT and DPO rows are TRL's conversational formats; Flow-GRPO rows carry per-turn
+    advantages; GAIA is a submission file.
 
     Prints on stderr how many rows were written and what was left out, by reason.
     """
