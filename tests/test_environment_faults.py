@@ -31,7 +31,7 @@ def test_a_silent_server_is_bounded_by_the_call_timeout_with_a_waiting_line(
     server.inject("generator", "hang")
     code, result, stderr = run_json(env, server, "--call-timeout", "3")
     # --json keeps stdout for the result; the wait is said on stderr.
-    assert "waiting for the generator model" in stderr and "limit 3 s" in stderr
+    assert "waiting for the generator model" in stderr and "limited to 3 s" in stderr
     assert code == 1 and result["complete"] is False
     assert "did not answer in time" in result["failed"][-1]["reason"]
     assert "Result of s1." in result["answer"]

@@ -180,3 +180,12 @@ async def test_a_slow_in_process_model_is_not_cut_by_the_call_timeout() -> None:
     slow_local = InProcessModel(responders={"worker": reply}, latency_s=0.2)
     result = await structured_call(slow_local, Pick, [HumanMessage("pick")], timeout_s=0.01)
     assert result == Pick(choice="a", score=3)
+
+
+def test_subtasks_run_one_at_a_time_on_an_in_process_worker_model() -> None:
+    from workforce_graph.nodes.execution import subtask_slots
+    from workforce_graph.settings import WorkforceSettings
+
+    settings = WorkforceSettings(max_concurrency=8)
+    assert subtask_slots(settings, ScriptedChatModel()) == 8
+    assert subtask_slots(settings, InProcessModel()) == 1

@@ -68,7 +68,7 @@ class WaitingNotice(AsyncCallbackHandler):
                 said[0] = due
                 self.say(
                     f"waiting for the {role} model: {waited:.0f} s so far "
-                    f"(limit {self.limit_s:g} s per call, --call-timeout)"
+                    f"(a call to a model server is limited to {self.limit_s:g} s, --call-timeout)"
                 )
 
     async def watch(self) -> None:

@@ -27,6 +27,7 @@ __all__ = [
     "Role",
     "call_timeout",
     "resolve_model",
+    "runs_in_process",
 ]
 
 WorkforceRole = Literal["planner", "coordinator", "worker", "verifier", "generator"]
@@ -41,6 +42,14 @@ _KNOWN_ROLES = frozenset(ROLES) | frozenset(FLOW_ROLES)
 DEFAULT_MODEL = "local"
 
 
+def runs_in_process(model: BaseChatModel) -> bool:
+    """Whether ``model`` computes in this process (the embedded one, ``gguf:``, ``hf:``).
+
+    Such a model has no server to wait on and serves one call at a time.
+    """
+    return bool(getattr(model, "runs_in_process", False))
+
+
 def call_timeout(model: BaseChatModel, timeout_s: float | None) -> float | None:
     """The wall-clock limit of one call to ``model``: none for a model in this process.
 
@@ -49,7 +58,7 @@ def call_timeout(model: BaseChatModel, timeout_s: float | None) -> float | None:
     a loaded 2-core machine a call can outlast any limit that suits a server, which
     would turn every plan into a timeout.
     """
-    return None if getattr(model, "runs_in_process", False) else timeout_s
+    return None if runs_in_process(model) else timeout_s
 
 
 MODEL_ENV = "WORKFORCE_GRAPH_MODEL"

@@ -23,6 +23,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langgraph.func import task
 from langgraph.runtime import Runtime
@@ -36,6 +37,7 @@ from workforce_graph.lifecycle import (
     failed_outcome,
     runnable_ids,
 )
+from workforce_graph.models import runs_in_process
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.nodes.verifier import check_result
 from workforce_graph.prompts import brief
@@ -181,6 +183,15 @@ async def _attempt(
 run_subtask = task(execute_subtask)
 
 
+def subtask_slots(settings: WorkforceSettings, worker_model: BaseChatModel) -> int:
+    """Subtasks that may run at once.
+
+    An in-process model serves one call at a time, so subtasks run beside each other
+    would only queue on it while their timeouts run out.
+    """
+    return 1 if runs_in_process(worker_model) else settings.max_concurrency
+
+
 def make_workers_node(deps: NodeDeps) -> Any:
     """Build the node that executes the plan's runnable subtasks."""
 
@@ -199,7 +210,9 @@ def make_workers_node(deps: NodeDeps) -> Any:
             attachments=list(state.get("attachments") or []),
             subtasks={s["id"]: s for s in subtasks},
             outcomes={s["id"]: loop.create_future() for s in subtasks},
-            slots=asyncio.Semaphore(settings.max_concurrency),
+            slots=asyncio.Semaphore(
+                subtask_slots(settings, deps.model_for("worker", runtime.context))
+            ),
             config=config,
         )
         order = runnable_ids(subtasks)
