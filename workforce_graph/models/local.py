@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from langchain_core.callbacks import (
-    AsyncCallbackManagerForLLMRun,
     CallbackManagerForLLMRun,
 )
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
@@ -48,7 +47,6 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
-from langchain_core.runnables.config import run_in_executor
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
@@ -204,23 +202,6 @@ class ChatLocalLlama(BaseChatModel):
         if self.logprobs:
             params.update(logprobs=True, top_logprobs=1)  # llama.cpp needs both
         return self._chat_result(run_completion(self._loaded, params), tool_mode)
-
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        # llama.cpp blocks (and may wait on the lock), so it runs in a worker thread.
-        return await run_in_executor(
-            None,
-            self._generate,
-            messages,
-            stop,
-            run_manager.get_sync() if run_manager else None,
-            **kwargs,
-        )
 
     def _chat_result(
         self, completion: Any, tool_mode: tuple[list[dict[str, Any]], str] | None
