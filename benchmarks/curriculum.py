@@ -1,6 +1,9 @@
 """A generated curriculum for the training demos: questions whose right answer and right
-decomposition are known, in four families.
+decomposition are known, in six families.
 
+- ``capital``: the capital of a well-known country (one subtask; within the bundled
+  135M model's reach, so that some rollouts score and the trainers get rows);
+- ``small_sum``: the sum of two one-digit numbers (one subtask, also within reach);
 - ``arithmetic``: one multiplication (a job for the code worker);
 - ``multi_step``: a short expression with several operations;
 - ``game24``: a Game of 24 puzzle, scored by the exact checker;
@@ -20,7 +23,17 @@ from workforce_graph.evaluation.scorer import GAIA_ANSWER_FORMAT, gaia_score
 
 __all__ = ["FAMILIES", "curriculum"]
 
-FAMILIES = ("arithmetic", "multi_step", "game24", "multi_part")
+FAMILIES = ("capital", "small_sum", "arithmetic", "multi_step", "game24", "multi_part")
+CAPITALS = (
+    ("France", "Paris"),
+    ("Italy", "Rome"),
+    ("Japan", "Tokyo"),
+    ("Germany", "Berlin"),
+    ("Spain", "Madrid"),
+    ("Egypt", "Cairo"),
+    ("Russia", "Moscow"),
+    ("England", "London"),
+)
 PUZZLES = ([4, 7, 8, 8], [1, 2, 3, 4], [2, 3, 4, 6], [1, 1, 4, 6], [3, 3, 8, 8], [2, 2, 6, 6])
 
 
@@ -32,6 +45,12 @@ def _score(task: EvalTask, extracted: str) -> float:
 
 def _task(family: str, index: int, rng: random.Random) -> EvalTask:
     task_id = f"{family}-{index}"
+    if family == "capital":
+        country, city = rng.choice(CAPITALS)
+        return EvalTask(task_id, f"What is the capital of {country}?", city, family)
+    if family == "small_sum":
+        a, b = rng.randint(1, 9), rng.randint(1, 9)
+        return EvalTask(task_id, f"What is {a} + {b}?", str(a + b), family)
     if family == "arithmetic":
         a, b = rng.randint(12, 99), rng.randint(12, 99)
         return EvalTask(task_id, f"What is {a} * {b}?", str(a * b), family)
@@ -50,12 +69,17 @@ def _task(family: str, index: int, rng: random.Random) -> EvalTask:
     return EvalTask(task_id, question, str(a * b + c * d), family)
 
 
-def curriculum(per_family: int, *, seed: int, name: str) -> EvalDataset:
+def curriculum(
+    per_family: int, *, seed: int, name: str, families: tuple[str, ...] = FAMILIES
+) -> EvalDataset:
     """``per_family`` questions of each family (different seeds give different questions)."""
+    unknown = set(families) - set(FAMILIES)
+    if unknown:
+        raise SystemExit(f"unknown families {sorted(unknown)}; choose from {', '.join(FAMILIES)}")
     rng = random.Random(seed)
     tasks = [
         _task(family, seed * 1000 + index, rng)
         for index in range(per_family)
-        for family in FAMILIES
+        for family in families
     ]
     return EvalDataset(name=name, tasks=tasks, answer_format=GAIA_ANSWER_FORMAT, scorer=_score)

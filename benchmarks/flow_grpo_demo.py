@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from curriculum import curriculum
+from curriculum import FAMILIES, curriculum
 from training_figures import evaluate_planner, print_before_after
 
 from workforce_graph.training import TrainOptions, resolve_base_model
@@ -37,6 +37,12 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--base", default="local", help="starting planner (e.g. an SFT model)")
     parser.add_argument("--train-questions", type=int, default=1, help="per family")
     parser.add_argument("--held-out", type=int, default=1, help="per family")
+    parser.add_argument(
+        "--families",
+        default=",".join(FAMILIES),
+        type=lambda text: tuple(f.strip() for f in text.split(",") if f.strip()),
+        help=f"curriculum families, comma-separated (default: {','.join(FAMILIES)})",
+    )
     parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--rollouts", type=int, default=4, help="AgentFlow: 8")
     parser.add_argument("--temperature", type=float, default=0.7)
@@ -51,8 +57,8 @@ def parser() -> argparse.ArgumentParser:
 async def flow_demo(args: argparse.Namespace) -> dict[str, Any]:
     """Run the demo; return every figure."""
     base = str(resolve_base_model(args.base))
-    train_set = curriculum(args.train_questions, seed=1, name="flow-train")
-    held_out = curriculum(args.held_out, seed=2, name="flow-held-out")
+    train_set = curriculum(args.train_questions, seed=1, name="flow-train", families=args.families)
+    held_out = curriculum(args.held_out, seed=2, name="flow-held-out", families=args.families)
     before = await evaluate_planner(
         held_out, planner=f"hf:{base}", out=args.out / "before", model=args.model, topology="flow"
     )

@@ -5,7 +5,7 @@ Each task runs as ``workforce-graph run TASK --events --db memory`` in a fresh p
 exit code, whether the first plan was valid (the plan came from the planner's first
 call), whether the one-subtask fallback was used, the answer's complete flag, wall time,
 whether the answer contains the expected string (where one is checkable), and whether
-a plan copied the wording of the planner prompt's example.
+a plan copied the wording of the planner prompt's example or of a worker's examples.
 
 Targets (issue 8): 0 tracebacks, 0 "no plan" endings, first plan valid on 100% of
 tasks, median wall time at most 45 s. Answer correctness is reported, not targeted:
@@ -40,6 +40,22 @@ ROOT = Path(__file__).resolve().parents[1]
 ATTACHMENT = "The team meeting is on Tuesday at 10am in room 4. Bring the budget report.\n"
 EXAMPLE_WORDING = ("fact a", "fact b", "compare facts")
 """Phrases of the planner prompt's example; a plan containing one copied it."""
+NEW_INSTALL_PLUGINS = "code,documents,reasoning,web"
+"""The built-in plugins: what ``pip install -e ".[local]"`` gives, whatever else this
+environment has installed (say, the finance plugin of the test extra)."""
+
+
+def _worker_example_wording() -> tuple[str, ...]:
+    """The first four words of each built-in worker's examples, as a plan would copy them."""
+    from workforce_graph.plugins import collect_workers
+
+    os.environ.setdefault("WORKFORCE_GRAPH_PLUGINS", NEW_INSTALL_PLUGINS)
+    registry = collect_workers()
+    return tuple(
+        " ".join(example.lower().split()[:4])
+        for spec in registry.workers.values()
+        for example in spec.examples
+    )
 
 
 @dataclass(frozen=True)
@@ -111,6 +127,7 @@ def run_task(task: Task, *, timeout_s: float, workdir: Path) -> TaskResult:
         args += ["--file", str(path)]
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env.setdefault("PYTHONPATH", str(ROOT))
+    env.setdefault("WORKFORCE_GRAPH_PLUGINS", NEW_INSTALL_PLUGINS)
     out_path, err_path = workdir / "stdout.txt", workdir / "stderr.txt"
     started = time.perf_counter()
     with out_path.open("w") as out, err_path.open("w") as err:
@@ -129,6 +146,7 @@ def run_task(task: Task, *, timeout_s: float, workdir: Path) -> TaskResult:
     answer = next((str(e.get("text", "")) for e in events if e["event"] == "answer"), "")
     end = next((e for e in events if e["event"] == "end"), {})
     descriptions = [str(s.get("description", "")) for p in plans for s in p.get("subtasks", [])]
+    copied_wording = EXAMPLE_WORDING + _worker_example_wording()
     return TaskResult(
         kind=task.kind,
         task=task.text,
@@ -141,7 +159,7 @@ def run_task(task: Task, *, timeout_s: float, workdir: Path) -> TaskResult:
         correct=any(x in answer.lower() for x in task.expected) if task.expected else None,
         no_plan=any(e["event"] == "plan_error" for e in events),
         traceback="Traceback" in stderr,
-        copied_example=any(w in d.lower() for d in descriptions for w in EXAMPLE_WORDING),
+        copied_example=any(w in d.lower() for d in descriptions for w in copied_wording),
         plan=descriptions,
         answer=answer,
     )

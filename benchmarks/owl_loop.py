@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from curriculum import curriculum
+from curriculum import FAMILIES, curriculum
 from training_figures import evaluate_planner, print_before_after
 
 from workforce_graph.evaluation.graphs import GraphSpec
@@ -56,6 +56,12 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--base", default="local")
     parser.add_argument("--train-questions", type=int, default=2, help="per family")
     parser.add_argument("--held-out", type=int, default=1, help="per family")
+    parser.add_argument(
+        "--families",
+        default=",".join(FAMILIES),
+        type=lambda text: tuple(f.strip() for f in text.split(",") if f.strip()),
+        help=f"curriculum families, comma-separated (default: {','.join(FAMILIES)})",
+    )
     parser.add_argument("--samples", type=int, default=4, help="rollouts per question (n)")
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--lr", type=float, default=1e-5, help="OWL: 1e-5")
@@ -73,8 +79,8 @@ async def owl_loop(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     base = str(resolve_base_model(args.base))
     timings["make base trainable"] = time.perf_counter() - started
-    train_set = curriculum(args.train_questions, seed=1, name="owl-train")
-    held_out = curriculum(args.held_out, seed=2, name="owl-held-out")
+    train_set = curriculum(args.train_questions, seed=1, name="owl-train", families=args.families)
+    held_out = curriculum(args.held_out, seed=2, name="owl-held-out", families=args.families)
 
     started = time.perf_counter()
     before = await evaluate_planner(

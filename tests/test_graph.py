@@ -285,7 +285,8 @@ async def test_tool_budget_overrun_becomes_a_failed_subtask(scripted: Any) -> No
 
     def keeps_calling(messages: list[Any]) -> AIMessage:
         n = sum(1 for m in messages if m.type == "tool")
-        return AIMessage("", tool_calls=[{"name": "lookup", "args": {"query": "q"}, "id": f"c{n}"}])
+        call = {"name": "lookup", "args": {"query": f"q{n}"}, "id": f"c{n}"}
+        return AIMessage("", tool_calls=[call])
 
     model = scripted(planner=plan_reply(sub("s1")), worker=keeps_calling)
     final, _ = await run_graph(
@@ -299,6 +300,86 @@ async def test_tool_budget_overrun_becomes_a_failed_subtask(scripted: Any) -> No
     assert s1["status"] == "failed"
     assert s1["failure_reason"] == "tool-call budget exceeded (3 calls allowed)"
     assert counter["n"] == 3
+
+
+async def test_a_repeated_tool_call_is_not_run_and_the_worker_is_asked_to_answer(
+    scripted: Any,
+) -> None:
+    # A greedy model that repeats a call would repeat it until the budget runs out.
+    runs: list[str] = []
+    answer_prompts: list[str] = []
+
+    @tool
+    def lookup(query: str) -> str:
+        """Look something up."""
+        runs.append(query)
+        return f"found {query}"
+
+    def repeats_then_answers(messages: list[Any]) -> AIMessage:
+        last = str(messages[-1].content)
+        if "without calling tools" in last:
+            answer_prompts.append(last)
+            return AIMessage("the answer from what I found")
+        return AIMessage("", tool_calls=[{"name": "lookup", "args": {"query": "q"}, "id": "c"}])
+
+    model = scripted(planner=plan_reply(sub("s1")), worker=repeats_then_answers)
+    final, _ = await run_graph(
+        model, workers=[spec("searcher", "reasoning", tools=(lookup,))], max_tool_calls=15
+    )
+    (s1,) = final["subtasks"]
+    assert s1["status"] == "done" and s1["result"] == "the answer from what I found"
+    assert runs == ["q"]  # the repeat was not run
+    # The answer is asked for in plain text, with the call and its result.
+    (prompt,) = answer_prompts
+    assert 'Call: lookup {"query": "q"}' in prompt and "Result: found q" in prompt
+
+
+async def test_a_worker_that_keeps_calling_tools_when_asked_to_answer_fails(
+    scripted: Any,
+) -> None:
+    @tool
+    def lookup(query: str) -> str:
+        """Look something up."""
+        return "nothing"
+
+    def always_the_same_call(messages: list[Any]) -> AIMessage:
+        return AIMessage("", tool_calls=[{"name": "lookup", "args": {"query": "q"}, "id": "c"}])
+
+    model = scripted(planner=plan_reply(sub("s1")), worker=always_the_same_call)
+    final, _ = await run_graph(
+        model,
+        workers=[spec("searcher", "reasoning", tools=(lookup,))],
+        max_retries=0,
+        max_replans=0,
+    )
+    (s1,) = final["subtasks"]
+    assert s1["status"] == "failed"
+    assert s1["failure_reason"] == "the worker kept calling tools after being asked to answer"
+    # The call, its repeat, and the repeat when asked to answer: no more.
+    assert len(model.calls_by_role("worker")) == 3
+
+
+async def test_an_empty_worker_reply_is_asked_for_once_more_in_other_words(
+    scripted: Any,
+) -> None:
+    asked: list[str] = []
+
+    def empty_then_answers(messages: list[Any]) -> AIMessage:
+        asked.append(str(messages[-1].content))
+        return AIMessage("84" if "reply was empty" in asked[-1] else "  \n")
+
+    model = scripted(planner=plan_reply(sub("s1")), worker=empty_then_answers)
+    final, _ = await run_graph(model, max_retries=0, max_replans=0)
+    assert final["subtasks"][0]["result"] == "84"
+    assert len(asked) == 2
+
+
+async def test_a_worker_that_stays_empty_fails_after_one_more_ask(scripted: Any) -> None:
+    model = scripted(planner=plan_reply(sub("s1")), worker="")
+    final, _ = await run_graph(model, max_retries=0, max_replans=0)
+    (s1,) = final["subtasks"]
+    assert s1["failure_reason"] == "the worker returned an empty result"
+    assert len(model.calls_by_role("worker")) == 2
 
 
 async def test_worker_exception_becomes_a_failed_subtask(scripted: Any) -> None:

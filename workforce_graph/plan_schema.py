@@ -12,7 +12,10 @@ Two forms of one ``Plan`` model:
   those offered. A reply decoded against it is a valid DAG whatever the model's
   floating point does; no repair round is needed. The positions are JSON Schema's
   ``prefixItems``, each a ``$ref`` to its own definition, so the grammar stays linear in
-  the number of positions.
+  the number of positions. Descriptions and tag lists are bounded too, and
+  :func:`positions_within` sizes the plan so that the longest decodable one ends within
+  the model's reply budget: a reply cut by ``max_tokens`` is the one way a constrained
+  plan can still be invalid, and small models, left unbounded, repeat subtasks until it.
 """
 
 from __future__ import annotations
@@ -26,14 +29,41 @@ from pydantic import Field, create_model
 from workforce_graph.lifecycle import Plan, PlannedSubtask
 
 __all__ = [
+    "DESCRIPTION_CHARS",
     "ID_PATTERN",
+    "TAGS_PER_SUBTASK",
     "plan_schema",
     "positional_ids",
     "positional_plan_schema",
+    "positions_within",
 ]
 
 ID_PATTERN = r"^s[1-9][0-9]?$"
 """Ids the model is asked for; a plan edited by a person may use any id."""
+
+DESCRIPTION_CHARS = 160
+"""Longest subtask description in a positional plan: a sentence or two."""
+
+TAGS_PER_SUBTASK = 3
+"""Most capability tags one subtask of a positional plan may name."""
+
+_POSITION_TOKENS = 100
+"""Tokens one position of at most ``DESCRIPTION_CHARS`` characters takes (measured on
+SmolLM2's tokenizer: 80 for a plain sentence, 96 for 160 characters of repeated text,
+with three tags and three dependencies)."""
+
+_PLAN_OVERHEAD_TOKENS = 16
+
+
+def positions_within(reply_tokens: int | None, max_subtasks: int) -> int:
+    """Positions a plan may have so that the longest one fits in ``reply_tokens``.
+
+    ``None`` (no cap on the reply) leaves ``max_subtasks``; at least one position stays.
+    """
+    if reply_tokens is None:
+        return max_subtasks
+    fitting = (reply_tokens - _PLAN_OVERHEAD_TOKENS) // _POSITION_TOKENS
+    return max(1, min(max_subtasks, fitting))
 
 
 @lru_cache(maxsize=64)
@@ -87,12 +117,12 @@ def _position(index: int, ids: list[str], tags: list[str], done: list[str]) -> d
         "type": "object",
         "properties": {
             "id": {"const": ids[index]},
-            "description": {"type": "string", "minLength": 1},
+            "description": {"type": "string", "minLength": 1, "maxLength": DESCRIPTION_CHARS},
             "capabilities": {
                 "type": "array",
                 "items": {"enum": tags},
                 "minItems": 1,
-                "maxItems": len(tags),
+                "maxItems": min(len(tags), TAGS_PER_SUBTASK),
                 "uniqueItems": True,
             },
             "depends_on": depends,

@@ -26,10 +26,12 @@ def brief(text: str, limit: int = BRIEF_RESULT_CHARS) -> str:
     return bound(text, limit)
 
 
-def describe_workers(specs: Sequence[WorkerSpec]) -> str:
+def describe_workers(specs: Sequence[WorkerSpec], *, examples: bool = True) -> str:
     """The workers' declarations as compact text for a prompt.
 
     Text rather than JSON: about half the tokens, which small local models need.
+    ``examples=False`` leaves out the "good at" examples: a small model copies them
+    into its plans in place of the user's request.
     """
     lines = []
     for spec in specs:
@@ -39,7 +41,7 @@ def describe_workers(specs: Sequence[WorkerSpec]) -> str:
             lines.append(f"  tools: {', '.join(t.name for t in spec.tools)}")
         if spec.limitations:
             lines.append(f"  cannot: {'; '.join(spec.limitations)}")
-        if spec.examples:
+        if examples and spec.examples:
             lines.append(f"  good at, e.g.: {'; '.join(spec.examples)}")
     return "\n".join(lines)
 

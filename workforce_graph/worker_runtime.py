@@ -14,11 +14,17 @@ is the subtask's and counts calls across turns before they run, and an agent gra
 subtask would add its own supersteps to every subtask of a plan (the orchestration
 benchmark counts each). Like the agent's tool node, it runs the tool calls of one model
 turn concurrently.
+
+A model that repeats a tool call it already made, with the same arguments, is stuck:
+greedy decoding sees the same messages and makes the same call until the budget runs out
+(the embedded model did so 15 times for a subtask it could not code). The repeat is not
+run; the model is asked once, without tools, for the subtask's result from what it has.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any, Literal, TypedDict, cast
 
 from langchain_core.language_models import BaseChatModel
@@ -33,7 +39,7 @@ from langchain_core.messages import (
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 
-from workforce_graph.prompts import render_subtask_prompt
+from workforce_graph.prompts import brief, render_subtask_prompt
 from workforce_graph.replies import BREVITY_REQUEST, CUT_OFF, was_cut_off
 from workforce_graph.usage import UsageMeter
 from workforce_graph.workers import SubtaskContext, SubtaskFailed, WorkerSpec, _current_subtask
@@ -46,6 +52,16 @@ DEFAULT_MAX_TOOL_CALLS = 15
 CUT_RETRIES = 1
 """Calls again, asking for brevity, after a reply cut off by the token limit."""
 FAILED_PREFIX = "FAILED:"
+
+REPEATED_CALL = "Not run again: this call is identical to an earlier one, whose result is above."
+EMPTY_REPLY = (
+    "Your reply was empty. Reply with the result of your subtask, or with "
+    f'"{FAILED_PREFIX}" and the reason.'
+)
+ANSWER_NOW = (
+    "You are repeating a tool call. Reply now, without calling tools, with the result of "
+    f'your subtask from what you have, or with "{FAILED_PREFIX}" and the reason.'
+)
 
 _RESULT_RULES = (
     "Work only on this subtask. Reply with its result, complete and concise; later "
@@ -94,6 +110,23 @@ def _normalise(output: Any) -> WorkerResult:
     return _failed(f"the worker returned {type(output).__name__}, not a result")
 
 
+def _signature(call: ToolCall) -> str:
+    return json.dumps([call["name"], call["args"]], sort_keys=True, default=str)
+
+
+def _answer_now(transcript: list[BaseMessage]) -> str:
+    """The tool calls made so far and their results, as text, and the request to answer."""
+    lines: list[str] = []
+    for message in transcript:
+        if isinstance(message, AIMessage):
+            lines.extend(
+                f"Call: {call['name']} {json.dumps(call['args'])}" for call in message.tool_calls
+            )
+        elif isinstance(message, ToolMessage):
+            lines.append(f"Result: {brief(str(message.content))}")
+    return "Your tool calls so far and their results:\n" + "\n".join(lines) + f"\n\n{ANSWER_NOW}"
+
+
 def _with_turn(config: RunnableConfig | None, turn: int) -> RunnableConfig:
     """``config`` with the tool loop's turn in its metadata (a shallow copy: cheaper than
     merge_configs, which rebuilds the callback managers on every model call)."""
@@ -122,9 +155,13 @@ async def _tool_loop(
     # Tools run under the worker's tags and metadata but under their own run names.
     tool_config = cast(RunnableConfig, {k: v for k, v in (config or {}).items() if k != "run_name"})
     turn = 0
+    made: set[str] = set()
+    stuck = asked_again = False
     while True:
         turn += 1
-        reply = await bound.ainvoke(messages, config=_with_turn(config, turn))
+        # Once stuck, the model answers without tools: it cannot repeat the call again.
+        caller = model if stuck else bound
+        reply = await caller.ainvoke(messages, config=_with_turn(config, turn))
         meter.record(reply)
         if was_cut_off(reply):
             # A cut reply is no result (nor are cut tool arguments): ask again, briefly.
@@ -134,13 +171,28 @@ async def _tool_loop(
             messages.append(HumanMessage(BREVITY_REQUEST))
             continue
         if not isinstance(reply, AIMessage) or not reply.tool_calls:
+            if not str(reply.content).strip() and not asked_again:
+                # Greedy decoding gives the same empty reply to a plain retry of the
+                # subtask; asked in other words, a small model usually answers.
+                asked_again = True
+                messages.append(HumanMessage(EMPTY_REPLY))
+                continue
             return _finished(str(reply.content), counter[0])
+        if stuck:
+            return _failed("the worker kept calling tools after being asked to answer", counter[0])
+        if all(_signature(call) in made for call in reply.tool_calls):
+            stuck = True
+            # Plain text, not the tool-call transcript: asked to answer after one, small
+            # models write another call as text.
+            messages = [*messages[:2], HumanMessage(_answer_now(messages[2:]))]
+            continue
         messages.append(reply)
         counter[0] += len(reply.tool_calls)
         if counter[0] > max_tool_calls:
             return _failed(
                 f"tool-call budget exceeded ({max_tool_calls} calls allowed)", counter[0]
             )
+        made.update(_signature(call) for call in reply.tool_calls)
         outputs = await asyncio.gather(
             *(_call_tool(tools, call, tool_config) for call in reply.tool_calls)
         )

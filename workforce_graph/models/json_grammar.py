@@ -56,7 +56,8 @@ def _schema_facts(schema_json: str) -> tuple[list[str], list[str]]:
     return list(names), refs
 
 
-_GRAMMAR_BOUND = 64
+_GRAMMAR_BOUND = 256
+"""Largest length or item bound spelled out in a grammar (a plan's descriptions have 160)."""
 
 
 def _loosen_bounds(schema_json: str) -> str:

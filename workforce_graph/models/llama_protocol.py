@@ -122,7 +122,9 @@ def _tool_schema(tools: list[dict[str, Any]], choice: str) -> dict[str, Any]:
         branches.append(
             {
                 "type": "object",
-                "properties": {"answer": {"type": "string"}},
+                # Not empty: greedy decoding otherwise often closed the string at once
+                # (an empty answer is a failed subtask, and the same again on retry).
+                "properties": {"answer": {"type": "string", "minLength": 1}},
                 "required": ["answer"],
             }
         )

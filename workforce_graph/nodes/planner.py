@@ -40,7 +40,7 @@ from workforce_graph.lifecycle import (
 )
 from workforce_graph.model_errors import call_failure, is_fatal
 from workforce_graph.nodes.deps import NodeDeps
-from workforce_graph.plan_schema import plan_schema, positional_plan_schema
+from workforce_graph.plan_schema import plan_schema, positional_plan_schema, positions_within
 from workforce_graph.plugins import WorkerRegistry
 from workforce_graph.prompts import brief, describe_workers
 from workforce_graph.roles import role_config
@@ -105,7 +105,9 @@ def _prompt(
     state: WorkforceState, deps: NodeDeps, request: str, *, constrained: bool
 ) -> list[BaseMessage]:
     available = list(deps.registry.available.values())
-    system = SYSTEM.format(workers=describe_workers(available))
+    # A constrained decoder is used for small local models, which copy the workers'
+    # examples into plans; larger models route better with them.
+    system = SYSTEM.format(workers=describe_workers(available, examples=not constrained))
     if not constrained:
         # A constrained decoder needs no example of the shape, and small models copy
         # an example's wording into their plans.
@@ -184,7 +186,11 @@ def make_planner(deps: NodeDeps) -> Any:
         prompt = _prompt(state, deps, request, constrained=constrained)
         capabilities = tuple(sorted(deps.registry.offered_capabilities()))
         schema = (
-            positional_plan_schema(capabilities, settings.max_subtasks, tuple(sorted(kept_ids)))
+            positional_plan_schema(
+                capabilities,
+                positions_within(getattr(model, "max_tokens", None), settings.max_subtasks),
+                tuple(sorted(kept_ids)),
+            )
             if constrained
             else plan_schema(capabilities)
         )
