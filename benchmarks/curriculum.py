@@ -4,6 +4,8 @@ decomposition are known, in six families.
 - ``capital``: the capital of a well-known country (one subtask; within the bundled
   135M model's reach, so that some rollouts score and the trainers get rows);
 - ``small_sum``: the sum of two one-digit numbers (one subtask, also within reach);
+  these two are scored leniently (the answer anywhere in the reply, as a word), the
+  others by exact match of the extracted final answer;
 - ``arithmetic``: one multiplication (a job for the code worker);
 - ``multi_step``: a short expression with several operations;
 - ``game24``: a Game of 24 puzzle, scored by the exact checker;
@@ -16,6 +18,7 @@ Seeded, so "before" and "after" see the same questions.
 from __future__ import annotations
 
 import random
+import re
 
 from workforce_graph.evaluation.datasets.base import EvalDataset, EvalTask
 from workforce_graph.evaluation.datasets.game24 import check_24
@@ -24,6 +27,8 @@ from workforce_graph.evaluation.scorer import GAIA_ANSWER_FORMAT, gaia_score
 __all__ = ["FAMILIES", "curriculum"]
 
 FAMILIES = ("capital", "small_sum", "arithmetic", "multi_step", "game24", "multi_part")
+LENIENT = ("capital", "small_sum")
+"""Families scored by "the answer appears as a word", the others by exact match."""
 CAPITALS = (
     ("France", "Paris"),
     ("Italy", "Rome"),
@@ -38,6 +43,10 @@ PUZZLES = ([4, 7, 8, 8], [1, 2, 3, 4], [2, 3, 4, 6], [1, 1, 4, 6], [3, 3, 8, 8],
 
 
 def _score(task: EvalTask, extracted: str) -> float:
+    if task.family in LENIENT:
+        # The answer anywhere as a word: the bundled model rarely follows the
+        # "FINAL ANSWER:" format, and exact match would give these families no signal.
+        return 1.0 if re.search(rf"\b{re.escape(task.answer)}\b", extracted, re.I) else 0.0
     if task.family == "game24":
         return 1.0 if check_24(extracted, list(task.data["numbers"])) else 0.0
     return 1.0 if gaia_score(extracted, task.answer) else 0.0

@@ -1,7 +1,12 @@
 """A few Flow-GRPO iterations on the flow topology, offline, on the bundled model.
 
-Held-out questions are run through the flow with the planner as it starts (``hf:``,
-greedy); then ``--iterations`` on-policy iterations on the training questions
+With ``--warm-start N``, the planner is first fine-tuned (SFT, OWL's settings) on the
+flow-planner decisions of the training runs that scored, from N rollouts per training
+question with the local model planning under its grammar: an untrained 135M planner
+without a grammar makes no usable decision, every rollout ends incomplete with reward 0,
+and Flow-GRPO, whose signal is the spread of rewards within a group, has nothing to
+learn from. Held-out questions are run through the flow with the planner as it starts
+(``hf:``, greedy); then ``--iterations`` on-policy iterations on the training questions
 (``--rollouts`` per question at ``--temperature``: rollouts -> the evaluation's scorer
 -> flow-grpo rows -> update with the clipped-ratio loss and KL to the start); then the
 same held-out questions with the final planner. Prints per iteration: rollouts/min,
@@ -25,10 +30,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from curriculum import FAMILIES, curriculum
-from training_figures import evaluate_planner, print_before_after
+from training_figures import evaluate_planner, print_before_after, sampling_local
 
-from workforce_graph.training import TrainOptions, resolve_base_model
+from workforce_graph.evaluation.datasets.base import EvalDataset
+from workforce_graph.evaluation.graphs import GraphSpec
+from workforce_graph.evaluation.runner import Evaluation
+from workforce_graph.exports.sft import sft_rows
+from workforce_graph.training import TrainOptions, resolve_base_model, train_sft
 from workforce_graph.training.flow_loop import FlowGrpoLoop, run_flow_grpo_loop
+from workforce_graph.trajectory.format import read_trajectories
 
 
 def parser() -> argparse.ArgumentParser:
@@ -48,10 +58,51 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--lr", type=float, default=1e-6, help="AgentFlow: 1e-6")
     parser.add_argument("--max-turns", type=int, default=3, help="AgentFlow trains with 3")
+    parser.add_argument(
+        "--warm-start",
+        type=int,
+        default=0,
+        metavar="N",
+        help="SFT first on scored flow runs of the local model, N per training question",
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--model", default="local", help="model of the other roles")
     parser.add_argument("--json", action="store_true")
     return parser
+
+
+async def warm_start(
+    args: argparse.Namespace, base: str, train_set: EvalDataset
+) -> tuple[str, dict[str, Any]]:
+    """SFT ``base`` on the planner decisions of scored flow runs of the local model."""
+    started = time.perf_counter()
+    out = args.out / "warm-start"
+    dirs = [out / f"rollouts-{sample}" for sample in range(args.warm_start)]
+    for sample, directory in enumerate(dirs):
+        await Evaluation(
+            dataset=train_set,
+            graph=GraphSpec(
+                topology="flow",
+                model="local",
+                model_factory=sampling_local(sample + 1, args.temperature),
+                options={"max_turns": args.max_turns},
+            ),
+            out_dir=directory,
+        ).run()
+    trajectories = list(read_trajectories(dirs))
+    rows = sft_rows(trajectories)
+    report: dict[str, Any] = {
+        "rollouts": len(trajectories),
+        "scored": sum(1 for t in trajectories if t.outcome and t.outcome.score >= 1.0),
+        "sft": rows.summary(),
+    }
+    planner = base
+    if rows.rows:
+        options = TrainOptions(device=args.device, save_steps=0, progress=False)
+        result = train_sft(rows.rows, base=base, out=out / "sft", options=options)
+        planner, report["sft_losses"] = str(result.out), result.losses
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    return planner, report
 
 
 async def flow_demo(args: argparse.Namespace) -> dict[str, Any]:
@@ -59,6 +110,9 @@ async def flow_demo(args: argparse.Namespace) -> dict[str, Any]:
     base = str(resolve_base_model(args.base))
     train_set = curriculum(args.train_questions, seed=1, name="flow-train", families=args.families)
     held_out = curriculum(args.held_out, seed=2, name="flow-held-out", families=args.families)
+    warm: dict[str, Any] | None = None
+    if args.warm_start:
+        base, warm = await warm_start(args, base, train_set)
     before = await evaluate_planner(
         held_out, planner=f"hf:{base}", out=args.out / "before", model=args.model, topology="flow"
     )
@@ -89,6 +143,7 @@ async def flow_demo(args: argparse.Namespace) -> dict[str, Any]:
         held_out, planner=f"hf:{final}", out=args.out / "after", model=args.model, topology="flow"
     )
     return {
+        "warm_start": warm,
         "iterations": [
             {**asdict(r), "rollouts_per_min": round(r.rollouts_per_min, 2)} for r in reports
         ],
@@ -100,6 +155,8 @@ async def flow_demo(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def show(report: dict[str, Any]) -> None:
+    if report["warm_start"]:
+        print(f"warm start: {report['warm_start']}")
     for it in report["iterations"]:
         losses = it["losses"]
         print(

@@ -31,7 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from curriculum import FAMILIES, curriculum
-from training_figures import evaluate_planner, print_before_after
+from training_figures import evaluate_planner, print_before_after, sampling_local
 
 from workforce_graph.evaluation.graphs import GraphSpec
 from workforce_graph.evaluation.runner import Evaluation
@@ -39,15 +39,6 @@ from workforce_graph.exports.dpo import dpo_rows
 from workforce_graph.exports.sft import sft_rows
 from workforce_graph.training import TrainOptions, resolve_base_model, train_dpo, train_sft
 from workforce_graph.trajectory.format import read_trajectories
-
-
-def _sampling_local(seed: int, temperature: float) -> Any:
-    def build() -> Any:
-        from workforce_graph.models.local import local_chat_model
-
-        return local_chat_model(temperature=temperature, seed=seed)
-
-    return build
 
 
 def parser() -> argparse.ArgumentParser:
@@ -95,7 +86,7 @@ async def owl_loop(args: argparse.Namespace) -> dict[str, Any]:
             graph=GraphSpec(
                 topology="workforce",
                 model="local",
-                model_factory=_sampling_local(sample + 1, args.temperature),
+                model_factory=sampling_local(sample + 1, args.temperature),
             ),
             out_dir=args.out / f"rollouts-{sample}",
         ).run()

@@ -15,7 +15,19 @@ from workforce_graph.evaluation.graphs import GraphSpec
 from workforce_graph.evaluation.runner import Evaluation
 from workforce_graph.trajectory.format import Trajectory, read_trajectories
 
-__all__ = ["evaluate_planner", "first_plan_valid", "print_before_after"]
+__all__ = ["evaluate_planner", "first_plan_valid", "print_before_after", "sampling_local"]
+
+
+def sampling_local(seed: int, temperature: float) -> Any:
+    """A factory of the local model sampling at ``temperature`` with ``seed`` (picklable
+    enough for the evaluation runner: it builds the model in the process that runs)."""
+
+    def build() -> Any:
+        from workforce_graph.models.local import local_chat_model
+
+        return local_chat_model(temperature=temperature, seed=seed)
+
+    return build
 
 
 def first_plan_valid(trajectory: Trajectory) -> bool:

@@ -104,6 +104,58 @@ def test_sft_loss_falls_and_the_trained_planner_plans(sft_model: tuple[Path, lis
     assert final["subtasks"][0]["status"] == "done"
 
 
+def test_the_trained_planner_exported_to_gguf_computes_the_same_and_plans(
+    base: Path,
+    sft_model: tuple[Path, list[float]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from llama_cpp import Llama
+
+    out, _ = sft_model
+    gguf = tmp_path / "planner.gguf"
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "gguf", str(out), "--out", str(gguf), "--dtype", "f32", "--json"])
+    assert exited.value.code == 0
+    assert json.loads(capsys.readouterr().out)["gguf"] == str(gguf)
+    # The same logits as transformers computes from the directory (a wrong rotary
+    # permutation of q/k, or a wrong tensor, would change every next-token choice).
+    tokenizer = AutoTokenizer.from_pretrained(str(out))
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": TASK}], add_generation_prompt=True, tokenize=False
+    )
+    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    llama = Llama(model_path=str(gguf), n_ctx=256, logits_all=True, verbose=False)
+    llama.eval(ids)
+    exported = torch.tensor(llama.scores[: len(ids)])
+    with torch.no_grad():
+        reference = AutoModelForCausalLM.from_pretrained(str(out))(
+            input_ids=torch.tensor([ids])
+        ).logits[0]
+    assert (exported - reference).abs().max() < 0.1
+    assert torch.equal(exported.argmax(-1), reference.argmax(-1))
+    # And it plans, now under the local runtime's grammar.
+    final = _plan(f"gguf:{gguf}")
+    assert final.get("error") is None
+    assert [s["capabilities"] for s in final["subtasks"]] == [["reasoning"]]
+
+
+def test_a_model_that_does_not_fit_the_template_is_a_one_line_error(
+    base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    config = json.loads((base / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 2}))
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "gguf", str(other), "--out", str(tmp_path / "x.gguf")])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "num_hidden_layers is 2" in err and "--template" in err
+    assert not (tmp_path / "x.gguf").exists()
+
+
 def test_dpo_with_lora_through_the_cli(
     base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

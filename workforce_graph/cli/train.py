@@ -1,9 +1,10 @@
-"""``workforce-graph train sft|dpo|flow-grpo``: train the planner.
+"""``workforce-graph train sft|dpo|flow-grpo|gguf``: train the planner, export it.
 
 Each command reads rows (see ``docs/training.md``), trains ``--base`` (``local`` is the
 bundled SmolLM2-135M, made trainable once and cached) and saves a plain model
-directory that ``--planner-model hf:DIR`` uses. Errors a user can cause end as one
-line on stderr and exit code 2.
+directory that ``--planner-model hf:DIR`` uses; ``train gguf`` writes such a directory as
+a GGUF file for ``gguf:FILE``. Errors a user can cause end as one line on stderr and
+exit code 2.
 """
 
 from __future__ import annotations
@@ -298,3 +299,36 @@ def _on_policy(
         )
     )
     return json.dumps([asdict(r) for r in reports]) if as_json else ""
+
+
+@train_app.command("gguf")
+def gguf(
+    model: Annotated[
+        Path, typer.Argument(help="A trained model directory (trained from --base local).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The GGUF file to write.")],
+    template: Annotated[
+        Path | None,
+        typer.Option(
+            help="GGUF whose tokenizer and settings to copy (default: the bundled model).",
+            show_default=False,
+        ),
+    ] = None,
+    dtype: Annotated[str, typer.Option(help="f16 or f32 weights (norms stay f32).")] = "f16",
+    as_json: Json = False,
+    debug: Debug = False,
+) -> None:
+    """Export a trained planner to GGUF, for --planner-model gguf:FILE (constrained decoding)."""
+
+    def action() -> str:
+        from workforce_graph.training.gguf_export import export_gguf
+
+        if dtype not in ("f16", "f32"):
+            raise ValueError(f"--dtype must be f16 or f32, not {dtype!r}")
+        written = export_gguf(model, out, template=template, dtype=dtype)  # type: ignore[arg-type]
+        size_mb = round(written.stat().st_size / 1e6, 1)
+        if as_json:
+            return json.dumps({"gguf": str(written), "size_mb": size_mb})
+        return f"wrote {written} ({size_mb} MB); use it with --planner-model gguf:{written}"
+
+    _guard(debug, action)
