@@ -59,8 +59,8 @@ EMPTY_REPLY = (
     f'"{FAILED_PREFIX}" and the reason.'
 )
 ANSWER_NOW = (
-    "You are repeating a tool call. Reply now, without calling tools, with the result of "
-    f'your subtask from what you have, or with "{FAILED_PREFIX}" and the reason.'
+    "Tools are no longer available. Write the result of your subtask now from what you "
+    f'have, or "{FAILED_PREFIX}" and the reason.'
 )
 
 _RESULT_RULES = (
@@ -124,7 +124,7 @@ def _answer_now(transcript: list[BaseMessage]) -> str:
             )
         elif isinstance(message, ToolMessage):
             lines.append(f"Result: {brief(str(message.content))}")
-    return "Your tool calls so far and their results:\n" + "\n".join(lines) + f"\n\n{ANSWER_NOW}"
+    return "Tool calls so far and their results:\n" + "\n".join(lines) + f"\n\n{ANSWER_NOW}"
 
 
 def _with_turn(config: RunnableConfig | None, turn: int) -> RunnableConfig:
