@@ -65,6 +65,10 @@ def parser() -> argparse.ArgumentParser:
         metavar="N",
         help="SFT first on scored flow runs of the local model, N per training question",
     )
+    parser.add_argument(
+        "--warm-start-lr", type=float, default=1e-5, help="SFT learning rate (OWL: 1e-5)"
+    )
+    parser.add_argument("--warm-start-epochs", type=float, default=2.0, help="SFT epochs (OWL: 2)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--model", default="local", help="model of the other roles")
     parser.add_argument("--json", action="store_true")
@@ -98,7 +102,13 @@ async def warm_start(
     }
     planner = base
     if rows.rows:
-        options = TrainOptions(device=args.device, save_steps=0, progress=False)
+        options = TrainOptions(
+            learning_rate=args.warm_start_lr,
+            epochs=args.warm_start_epochs,
+            device=args.device,
+            save_steps=0,
+            progress=False,
+        )
         result = train_sft(rows.rows, base=base, out=out / "sft", options=options)
         planner, report["sft_losses"] = str(result.out), result.losses
     report["seconds"] = round(time.perf_counter() - started, 1)
