@@ -11,6 +11,8 @@
 4. SFT on the planner decisions of runs that scored, then DPO on pairs (a scored and an
    unscored planner output for the same prompt), both on TRL.
 5. Held-out "after" with the trained planner, same questions, greedy decoding.
+6. With ``--gguf``: the base and the trained planner exported to GGUF, and the held-out
+   questions with each on the local runtime, where plans are decoded under the grammar.
 
 Prints, before and after: first plan valid without constrained decoding, answer
 accuracy, the worker chosen for each subtask per question family, and time spent.
@@ -38,6 +40,7 @@ from workforce_graph.evaluation.runner import Evaluation
 from workforce_graph.exports.dpo import dpo_rows
 from workforce_graph.exports.sft import sft_rows
 from workforce_graph.training import TrainOptions, resolve_base_model, train_dpo, train_sft
+from workforce_graph.training.gguf_export import export_gguf
 from workforce_graph.trajectory.format import read_trajectories
 
 
@@ -60,6 +63,12 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-length", type=int, default=2048)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--model", default="local", help="model of the other roles")
+    parser.add_argument(
+        "--gguf",
+        action="store_true",
+        help="also export the base and the trained planner to GGUF and run the held-out "
+        "questions with each on the local runtime (constrained decoding)",
+    )
     parser.add_argument("--json", action="store_true")
     return parser
 
@@ -126,6 +135,15 @@ async def owl_loop(args: argparse.Namespace) -> dict[str, Any]:
         held_out, planner=f"hf:{planner}", out=args.out / "after", model=args.model
     )
     timings["held-out after"] = time.perf_counter() - started
+    on_gguf: dict[str, Any] = {}
+    if args.gguf:
+        started = time.perf_counter()
+        for name, directory in (("base", base), ("trained", planner)):
+            exported = export_gguf(directory, args.out / "gguf" / f"{name}.gguf")
+            on_gguf[name] = await evaluate_planner(
+                held_out, planner=f"gguf:{exported}", out=args.out / "gguf" / name, model=args.model
+            )
+        timings["held-out on gguf"] = time.perf_counter() - started
 
     report = {
         "rollouts": len(trajectories),
@@ -136,6 +154,7 @@ async def owl_loop(args: argparse.Namespace) -> dict[str, Any]:
         "training": throughput,
         "before": before,
         "after": after,
+        "gguf": on_gguf,
         "seconds": {k: round(v, 1) for k, v in timings.items()},
         "trained_planner": planner,
     }
@@ -150,6 +169,10 @@ def show(report: dict[str, Any]) -> None:
     for name, values in losses.items():
         print(f"{name} loss: {values[0]:.4f} -> {values[-1]:.4f} over {len(values)} logs")
     print_before_after("held-out", before, after)
+    if report["gguf"]:
+        print_before_after(
+            "held-out, exported to GGUF", report["gguf"]["base"], report["gguf"]["trained"]
+        )
     print("time (s):", report["seconds"])
 
 
