@@ -30,15 +30,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from curriculum import FAMILIES, curriculum
-from training_figures import evaluate_planner, print_before_after, sampling_local
+from training_figures import evaluate_planner, print_before_after, sampled_rollouts, scored
 
 from workforce_graph.evaluation.datasets.base import EvalDataset
-from workforce_graph.evaluation.graphs import GraphSpec
-from workforce_graph.evaluation.runner import Evaluation
 from workforce_graph.exports.sft import sft_rows
 from workforce_graph.training import TrainOptions, resolve_base_model, train_sft
 from workforce_graph.training.flow_loop import FlowGrpoLoop, run_flow_grpo_loop
-from workforce_graph.trajectory.format import read_trajectories
 
 
 def parser() -> argparse.ArgumentParser:
@@ -82,22 +79,17 @@ async def warm_start(
     started = time.perf_counter()
     out = args.out / "warm-start"
     dirs = [out / f"rollouts-{sample}" for sample in range(args.warm_start)]
-    for sample, directory in enumerate(dirs):
-        await Evaluation(
-            dataset=train_set,
-            graph=GraphSpec(
-                topology="flow",
-                model="local",
-                model_factory=sampling_local(sample + 1, args.temperature),
-                options={"max_turns": args.max_turns},
-            ),
-            out_dir=directory,
-        ).run()
-    trajectories = list(read_trajectories(dirs))
+    trajectories = await sampled_rollouts(
+        train_set,
+        dirs,
+        topology="flow",
+        temperature=args.temperature,
+        options={"max_turns": args.max_turns},
+    )
     rows = sft_rows(trajectories)
     report: dict[str, Any] = {
         "rollouts": len(trajectories),
-        "scored": sum(1 for t in trajectories if t.outcome and t.outcome.score >= 1.0),
+        "scored": scored(trajectories),
         "sft": rows.summary(),
     }
     planner = base

@@ -21,6 +21,7 @@ Usage (from the repository root, with the ``local`` extra installed)::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -45,6 +46,7 @@ NEW_INSTALL_PLUGINS = "code,documents,reasoning,web"
 environment has installed (say, the finance plugin of the test extra)."""
 
 
+@functools.cache
 def _worker_example_wording() -> tuple[str, ...]:
     """The first four words of each built-in worker's examples, as a plan would copy them."""
     from workforce_graph.plugins import collect_workers
@@ -228,7 +230,10 @@ def main(argv: list[str] | None = None) -> int:
         "busy machine, where the CPU seconds still tell one run's cost)",
     )
     args = parser.parse_args(argv)
-    chosen = [TASKS[int(i) - 1] for i in args.only.split(",")] if args.only else list(TASKS)
+    picked = [i.strip() for i in args.only.split(",")] if args.only else []
+    if any(not i.isdigit() or not 1 <= int(i) <= len(TASKS) for i in picked):
+        parser.error(f"--only takes task numbers from 1 to {len(TASKS)}, comma-separated")
+    chosen = [TASKS[int(i) - 1] for i in picked] if picked else list(TASKS)
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.parallel) as pool:
 
         def one(task: Task) -> TaskResult:

@@ -33,15 +33,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from curriculum import FAMILIES, curriculum
-from training_figures import evaluate_planner, print_before_after, sampling_local
+from training_figures import evaluate_planner, print_before_after, sampled_rollouts, scored
 
-from workforce_graph.evaluation.graphs import GraphSpec
-from workforce_graph.evaluation.runner import Evaluation
 from workforce_graph.exports.dpo import dpo_rows
 from workforce_graph.exports.sft import sft_rows
 from workforce_graph.training import TrainOptions, resolve_base_model, train_dpo, train_sft
 from workforce_graph.training.gguf_export import export_gguf
-from workforce_graph.trajectory.format import read_trajectories
 
 
 def parser() -> argparse.ArgumentParser:
@@ -89,21 +86,13 @@ async def owl_loop(args: argparse.Namespace) -> dict[str, Any]:
     timings["held-out before"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    for sample in range(args.samples):
-        await Evaluation(
-            dataset=train_set,
-            graph=GraphSpec(
-                topology="workforce",
-                model="local",
-                model_factory=sampling_local(sample + 1, args.temperature),
-            ),
-            out_dir=args.out / f"rollouts-{sample}",
-        ).run()
-    timings["rollouts"] = time.perf_counter() - started
-    trajectories = list(
-        read_trajectories([args.out / f"rollouts-{s}" for s in range(args.samples)])
+    trajectories = await sampled_rollouts(
+        train_set,
+        [args.out / f"rollouts-{sample}" for sample in range(args.samples)],
+        topology="workforce",
+        temperature=args.temperature,
     )
-    scored = sum(1 for t in trajectories if t.outcome and t.outcome.score >= 1.0)
+    timings["rollouts"] = time.perf_counter() - started
     sft, dpo = sft_rows(trajectories), dpo_rows(trajectories)
 
     options = TrainOptions(
@@ -147,7 +136,7 @@ async def owl_loop(args: argparse.Namespace) -> dict[str, Any]:
 
     report = {
         "rollouts": len(trajectories),
-        "rollouts_scored": scored,
+        "rollouts_scored": scored(trajectories),
         "sft": sft.summary(),
         "dpo": dpo.summary(),
         "losses": losses,

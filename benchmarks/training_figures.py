@@ -11,11 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from workforce_graph.evaluation.datasets.base import EvalDataset
-from workforce_graph.evaluation.graphs import GraphSpec
+from workforce_graph.evaluation.graphs import GraphSpec, Topology
 from workforce_graph.evaluation.runner import Evaluation
 from workforce_graph.trajectory.format import Trajectory, read_trajectories
 
-__all__ = ["evaluate_planner", "first_plan_valid", "print_before_after", "sampling_local"]
+__all__ = [
+    "evaluate_planner",
+    "first_plan_valid",
+    "print_before_after",
+    "sampled_rollouts",
+    "sampling_local",
+    "scored",
+]
 
 
 def sampling_local(seed: int, temperature: float) -> Any:
@@ -28,6 +35,35 @@ def sampling_local(seed: int, temperature: float) -> Any:
         return local_chat_model(temperature=temperature, seed=seed)
 
     return build
+
+
+async def sampled_rollouts(
+    dataset: EvalDataset,
+    out_dirs: list[Path],
+    *,
+    topology: Topology,
+    temperature: float,
+    options: dict[str, Any] | None = None,
+) -> list[Trajectory]:
+    """One run of every question per directory, the local model sampling with seed 1, 2,
+    ...; a directory that already holds its runs is resumed, not redone."""
+    for sample, directory in enumerate(out_dirs):
+        await Evaluation(
+            dataset=dataset,
+            graph=GraphSpec(
+                topology=topology,
+                model="local",
+                model_factory=sampling_local(sample + 1, temperature),
+                options=options or {},
+            ),
+            out_dir=directory,
+        ).run()
+    return list(read_trajectories(out_dirs))
+
+
+def scored(trajectories: list[Trajectory]) -> int:
+    """How many runs scored (a full score)."""
+    return sum(1 for t in trajectories if t.outcome and t.outcome.score >= 1.0)
 
 
 def first_plan_valid(trajectory: Trajectory) -> bool:

@@ -53,7 +53,6 @@ CUT_RETRIES = 1
 """Calls again, asking for brevity, after a reply cut off by the token limit."""
 FAILED_PREFIX = "FAILED:"
 
-REPEATED_CALL = "Not run again: this call is identical to an earlier one, whose result is above."
 EMPTY_REPLY = (
     "Your reply was empty. Reply with the result of your subtask, or with "
     f'"{FAILED_PREFIX}" and the reason.'

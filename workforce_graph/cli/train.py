@@ -14,7 +14,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import typer
 
@@ -323,9 +323,10 @@ def gguf(
     def action() -> str:
         from workforce_graph.training.gguf_export import export_gguf
 
-        if dtype not in ("f16", "f32"):
-            raise ValueError(f"--dtype must be f16 or f32, not {dtype!r}")
-        written = export_gguf(model, out, template=template, dtype=dtype)  # type: ignore[arg-type]
+        # export_gguf checks the value before it reads or writes anything.
+        written = export_gguf(
+            model, out, template=template, dtype=cast(Literal["f16", "f32"], dtype)
+        )
         size_mb = round(written.stat().st_size / 1e6, 1)
         if as_json:
             return json.dumps({"gguf": str(written), "size_mb": size_mb})

@@ -122,8 +122,8 @@ def _tool_schema(tools: list[dict[str, Any]], choice: str) -> dict[str, Any]:
         branches.append(
             {
                 "type": "object",
-                # Not empty: greedy decoding otherwise often closed the string at once
-                # (an empty answer is a failed subtask, and the same again on retry).
+                # An empty string is never an answer. A blank one still can be: the worker
+                # runtime asks once more for that (worker_runtime.EMPTY_REPLY).
                 "properties": {"answer": {"type": "string", "minLength": 1}},
                 "required": ["answer"],
             }

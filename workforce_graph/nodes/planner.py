@@ -105,12 +105,11 @@ def _prompt(
     state: WorkforceState, deps: NodeDeps, request: str, *, constrained: bool
 ) -> list[BaseMessage]:
     available = list(deps.registry.available.values())
-    # A constrained decoder is used for small local models, which copy the workers'
-    # examples into plans; larger models route better with them.
+    # Constrained decoding serves small local models, which copy examples (the workers'
+    # and the reply's) into their plans in place of the request; it needs no example of
+    # the reply's shape either. Larger models route better with the workers' examples.
     system = SYSTEM.format(workers=describe_workers(available, examples=not constrained))
     if not constrained:
-        # A constrained decoder needs no example of the shape, and small models copy
-        # an example's wording into their plans.
         system += EXAMPLE.format(example=_example(available[0].capabilities[0]))
     parts = [f"Request:\n{request}"]
     history = earlier_conversation(state.get("messages", []), request)
