@@ -21,6 +21,7 @@ from workforce_graph.training.model_io import finish, load_for_training, lora_co
 from workforce_graph.training.options import (
     TrainOptions,
     TrainResult,
+    output_dir,
     pick_device,
     trainer_arguments,
 )
@@ -101,6 +102,7 @@ def train_flow_grpo(
     options = options or FLOW_GRPO_DEFAULTS
     loss = loss or FlowGrpoLoss()
     checked = check_rows(((f"row {i + 1}", row) for i, row in enumerate(rows)), "flow-grpo")
+    out = output_dir(out)
     device = pick_device(options.device)
     model, tokenizer, base_path = load_for_training(base, device)
     model = model.to(device)
@@ -126,7 +128,7 @@ def train_flow_grpo(
         for i, ((ids, start), row) in enumerate(zip(encoded, checked, strict=True))
     ]
     arguments = TrainingArguments(
-        **trainer_arguments(options, Path(out), device), remove_unused_columns=False
+        **trainer_arguments(options, out, device), remove_unused_columns=False
     )
     trainer = _FlowGrpoTrainer(
         model=model,

@@ -21,6 +21,7 @@ from workforce_graph.training.model_io import finish, load_for_training, lora_co
 from workforce_graph.training.options import (
     TrainOptions,
     TrainResult,
+    output_dir,
     pick_device,
     trainer_arguments,
 )
@@ -80,6 +81,7 @@ def _train(
     from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
     checked = check_rows(((f"row {i + 1}", row) for i, row in enumerate(rows)), kind)
+    out = output_dir(out)
     device = pick_device(options.device)
     model, tokenizer, base_path = load_for_training(base, device)
     arguments = {**trainer_arguments(options, out, device), "max_length": options.max_length}
