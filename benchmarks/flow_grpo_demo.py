@@ -6,11 +6,12 @@ question with the local model planning under its grammar: an untrained 135M plan
 without a grammar makes no usable decision, every rollout ends incomplete with reward 0,
 and Flow-GRPO, whose signal is the spread of rewards within a group, has nothing to
 learn from. Held-out questions are run through the flow with the planner as it starts
-(``hf:``, greedy); then ``--iterations`` on-policy iterations on the training questions
-(``--rollouts`` per question at ``--temperature``: rollouts -> the evaluation's scorer
--> flow-grpo rows -> update with the clipped-ratio loss and KL to the start); then the
-same held-out questions with the final planner. Prints per iteration: rollouts/min,
-pass@1 of the rollouts, rows, what was dropped and why, the loss; and held-out
+(``hf:DIR?constrained=0``: greedy, and without a grammar, as the rollouts decode); then
+``--iterations`` on-policy iterations on the training questions (``--rollouts`` per
+question at ``--temperature``: rollouts -> the evaluation's scorer -> flow-grpo rows ->
+update with the clipped-ratio loss and KL to the start); then the same held-out
+questions with the final planner. Prints per iteration: rollouts/min, pass@1 of the
+rollouts, rows, what was dropped and why, the loss; and held-out
 accuracy and first-decision validity before and after.
 
     python benchmarks/flow_grpo_demo.py --out runs/flow-grpo [--base DIR]
@@ -116,7 +117,11 @@ async def flow_demo(args: argparse.Namespace) -> dict[str, Any]:
     if args.warm_start:
         base, warm = await warm_start(args, base, train_set)
     before = await evaluate_planner(
-        held_out, planner=f"hf:{base}", out=args.out / "before", model=args.model, topology="flow"
+        held_out,
+        planner=f"hf:{base}?constrained=0",
+        out=args.out / "before",
+        model=args.model,
+        topology="flow",
     )
     started = time.perf_counter()
     reports = await run_flow_grpo_loop(
@@ -142,7 +147,11 @@ async def flow_demo(args: argparse.Namespace) -> dict[str, Any]:
     loop_s = time.perf_counter() - started
     final = next((r.updated for r in reversed(reports) if r.updated), base)
     after = await evaluate_planner(
-        held_out, planner=f"hf:{final}", out=args.out / "after", model=args.model, topology="flow"
+        held_out,
+        planner=f"hf:{final}?constrained=0",
+        out=args.out / "after",
+        model=args.model,
+        topology="flow",
     )
     return {
         "warm_start": warm,

@@ -3,7 +3,8 @@
 1. A generated curriculum (benchmarks/curriculum.py): training questions and held-out
    questions of four families whose answers and right decompositions are known.
 2. Held-out "before": the bundled model, made trainable (``--base local``), plans
-   through ``hf:`` (no constrained decoding); the other roles run the local model.
+   through ``hf:DIR?constrained=0`` (no constrained decoding); the other roles run the
+   local model.
 3. Rollouts: each training question n times (OWL: n = 4) through the Workforce graph,
    the planner being the local model sampling at ``--temperature`` with a different
    seed per sample (its grammar makes every plan valid: it plays the part of OWL's
@@ -81,7 +82,7 @@ async def owl_loop(args: argparse.Namespace) -> dict[str, Any]:
 
     started = time.perf_counter()
     before = await evaluate_planner(
-        held_out, planner=f"hf:{base}", out=args.out / "before", model=args.model
+        held_out, planner=f"hf:{base}?constrained=0", out=args.out / "before", model=args.model
     )
     timings["held-out before"] = time.perf_counter() - started
 
@@ -121,7 +122,7 @@ async def owl_loop(args: argparse.Namespace) -> dict[str, Any]:
 
     started = time.perf_counter()
     after = await evaluate_planner(
-        held_out, planner=f"hf:{planner}", out=args.out / "after", model=args.model
+        held_out, planner=f"hf:{planner}?constrained=0", out=args.out / "after", model=args.model
     )
     timings["held-out after"] = time.perf_counter() - started
     on_gguf: dict[str, Any] = {}

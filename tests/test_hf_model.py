@@ -21,3 +21,11 @@ def test_unknown_or_bad_sampling_options_are_named(tmp_path: Path) -> None:
         resolve_model(f"hf:{tmp_path}?temp=0.7")
     with pytest.raises(ModelConfigError, match=r"temperature='hot' is not valid"):
         resolve_model(f"hf:{tmp_path}?temperature=hot")
+
+
+def test_the_constrained_option_takes_a_flag(tmp_path: Path) -> None:
+    with pytest.raises(ModelConfigError, match=r"constrained='maybe' is not valid"):
+        resolve_model(f"hf:{tmp_path}?constrained=maybe")
+    # A valid flag gets as far as loading the (missing) model.
+    with pytest.raises(ModelConfigError, match=r"not a Hugging Face model directory"):
+        resolve_model(f"hf:{tmp_path}?constrained=0")

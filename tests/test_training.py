@@ -27,6 +27,7 @@ from workforce_graph.training.flow_grpo import FlowGrpoLoss, encode_row, train_f
 from workforce_graph.training.options import TrainOptions
 from workforce_graph.training.owl_stages import train_sft
 from workforce_graph.training.policy_loss import token_logps
+from workforce_graph.workers import WorkerSpec
 
 TASK = "What is 6 times 7?"
 PLAN = {
@@ -40,7 +41,7 @@ QUICK = {"device": "cpu", "save_steps": 0, "progress": False, "grad_accum": 1}
 pytestmark = pytest.mark.timeout(1800)
 
 
-def _plan(planner: Any) -> dict[str, Any]:
+def _plan(planner: Any, workers: list[WorkerSpec] | None = None) -> dict[str, Any]:
     """Run TASK through a graph whose planner is ``planner`` (other roles scripted)."""
     others = ScriptedChatModel(
         responders={"worker": lambda m: "42", "generator": lambda m: "6 times 7 is 42."}
@@ -48,7 +49,7 @@ def _plan(planner: Any) -> dict[str, Any]:
     graph = build_workforce_graph(
         model=others,
         role_models={"planner": planner},
-        workers=[spec("reasoning", "reasoning")],
+        workers=workers or [spec("reasoning", "reasoning")],
         max_plan_attempts=1,
         plan_fallback=False,  # a plan must come from the model, not the one-subtask fallback
     ).compile()
@@ -102,6 +103,20 @@ def test_sft_loss_falls_and_the_trained_planner_plans(sft_model: tuple[Path, lis
     assert final.get("error") is None
     assert [s["capabilities"] for s in final["subtasks"]] == [["reasoning"]]
     assert final["subtasks"][0]["status"] == "done"
+
+
+def test_an_untrained_hf_planner_plans_validly_under_the_schema_grammar(base: Path) -> None:
+    # The base model has never seen a plan; only the grammar can make its first reply a
+    # valid DAG over the offered tags.
+    workers = [spec("reasoning", "reasoning"), spec("code", "code"), spec("web", "web_search")]
+    final = _plan(f"hf:{base}", workers)
+    assert final.get("error") is None
+    subtasks = final["subtasks"]
+    assert [s["id"] for s in subtasks] == [f"s{i + 1}" for i in range(len(subtasks))]
+    for index, subtask in enumerate(subtasks):
+        assert set(subtask["depends_on"]) <= {f"s{i + 1}" for i in range(index)}
+        assert set(subtask["capabilities"]) <= {"reasoning", "code", "web_search"}
+    assert ChatTransformers(model_path=str(base), constrained=False).constrained_decoding is False
 
 
 def test_the_trained_planner_exported_to_gguf_computes_the_same_and_plans(
@@ -216,3 +231,21 @@ def test_bad_rows_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixt
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert f"{rows}:2: a sft row needs messages or prompt+completion" in err
+
+
+def test_an_out_that_is_a_file_fails_before_any_model_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"prompt": "p", "completion": "c"}\n')
+    taken = tmp_path / "taken"
+    taken.write_text("a file the user keeps")
+    # A base that does not exist: reaching the model load would be a different error.
+    out = ["--out", str(taken)]
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "sft", "--data", str(rows), "--base", str(tmp_path / "no-model"), *out])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"workforce-graph: error: --out {taken} is a file; pass a directory for the model"
+    )
+    assert taken.read_text() == "a file the user keeps"

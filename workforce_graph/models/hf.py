@@ -6,13 +6,17 @@ in-process, on the CPU or a GPU (``cuda`` when torch sees one, unless
 (directory, device) and one lock per model serialises generation, as for the local
 llama.cpp model.
 
-Structured output is not constrained here: the JSON schema is appended to the system
-message (in the same words as the local model's), the first JSON object of the reply is
-validated, and a reply that does not validate comes back as a parsing error, which
-:func:`workforce_graph.structured.structured_call` turns into a repair attempt. The
-schema is added to the messages before the model runs, so a trajectory recorder sees
-the exact prompt and training rows built from it are on-policy. Tool
-calling is not offered: this provider is for the planner role.
+Structured output is decoded under the JSON schema by default (llguidance masks the
+tokens that would leave it, see :mod:`workforce_graph.models.hf_grammar`), so the
+planner gives such a model its positional schema and every plan is a valid DAG. The
+schema is also appended to the system message (in the same words as the local
+model's), because the mask says what may be written, not what should. ``constrained=0``
+decodes freely instead: the first JSON object of the reply is validated, and a reply
+that does not validate comes back as a parsing error, which
+:func:`workforce_graph.structured.structured_call` turns into a repair attempt. Either
+way the schema is added to the messages before the model runs, so a trajectory recorder
+sees the exact prompt. Tool calling is not offered: this provider is for the planner
+role.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, ClassVar
@@ -37,6 +41,7 @@ from langchain_core.runnables import Runnable, RunnableLambda, RunnableMap, Runn
 from langchain_core.utils.function_calling import convert_to_json_schema
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
+from workforce_graph.models.hf_grammar import GRAMMAR_HINT, SchemaConstraint, grammar_tokenizer
 from workforce_graph.models.llama_protocol import _to_llama_messages
 
 __all__ = ["DEVICE_ENV", "ChatTransformers", "HfModelError", "hf_chat_model"]
@@ -52,13 +57,15 @@ class HfModelError(RuntimeError):
     """The model directory cannot be loaded; the message says what to do."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Loaded:
     # transformers' own annotations are too loose for strict mypy: kept as Any.
     model: Any
     tokenizer: Any
     device: str
     lock: threading.Lock
+    ll_tokenizer: Any = field(default=None)
+    """llguidance's tokenizer, made on the first constrained call (it takes about 1 s)."""
 
 
 _MODELS: dict[tuple[str, str], _Loaded] = {}
@@ -113,6 +120,10 @@ class ChatTransformers(BaseChatModel):
     max_new_tokens: int = 512
     seed: int | None = None
     """Seeds sampling, so rollouts can be repeated."""
+    constrained: bool = True
+    """Decode structured output under its JSON schema (llguidance); False decodes freely
+    and leaves a bad reply to validation and repair (the policy's own distribution,
+    as on-policy training rollouts want it)."""
     transcript: Transcript | None = Field(default=None, exclude=True)
     """Called with (messages as the model saw them, reply text) after every call:
     exactly the prompt the policy conditioned on, for on-policy training rows."""
@@ -124,8 +135,26 @@ class ChatTransformers(BaseChatModel):
 
     @model_validator(mode="after")
     def _load_model(self) -> ChatTransformers:
+        if self.constrained:
+            try:
+                import llguidance  # noqa: F401
+            except ImportError as exc:
+                raise HfModelError(
+                    f"hf: constrained decoding needs llguidance: {GRAMMAR_HINT}"
+                ) from exc
         self._loaded = _load(self.model_path, self.device)
         return self
+
+    @property
+    def constrained_decoding(self) -> bool:
+        """Whether structured replies follow the schema exactly (the planner then gives
+        the positional plan schema, in which an invalid DAG cannot be written)."""
+        return self.constrained
+
+    @property
+    def max_tokens(self) -> int:
+        """The reply budget, under the name the planner sizes positional plans by."""
+        return self.max_new_tokens
 
     @property
     def _llm_type(self) -> str:
@@ -138,6 +167,7 @@ class ChatTransformers(BaseChatModel):
             "device": self._loaded.device,
             "temperature": self.temperature,
             "max_new_tokens": self.max_new_tokens,
+            "constrained": self.constrained,
         }
 
     def _generate(
@@ -164,7 +194,10 @@ class ChatTransformers(BaseChatModel):
         }
         if sampling:
             options.update(temperature=self.temperature, top_p=self.top_p)
+        schema = kwargs.get("json_schema")
         with loaded.lock, torch.no_grad():
+            if schema is not None and self.constrained:
+                options.update(self._constraint(schema, int(prompt["input_ids"].shape[1])))
             if sampling and self.seed is not None:
                 torch.manual_seed(self.seed)
             output = loaded.model.generate(**prompt, **options)
@@ -187,6 +220,26 @@ class ChatTransformers(BaseChatModel):
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
+    def _constraint(self, schema: dict[str, Any], prompt_length: int) -> dict[str, Any]:
+        """``generate`` options that keep the reply inside ``schema``; call under the lock."""
+        from transformers import LogitsProcessorList
+
+        loaded = self._loaded
+        if loaded.ll_tokenizer is None:
+            try:
+                loaded.ll_tokenizer = grammar_tokenizer(loaded.tokenizer)
+            except ValueError as exc:
+                raise HfModelError(
+                    f"hf:{self.model_path}: constrained decoding needs a fast tokenizer "
+                    "(tokenizer.json); open it with ?constrained=0"
+                ) from exc
+        constraint = SchemaConstraint(loaded.ll_tokenizer, schema, prompt_length)
+        # The grammar's end is the tokenizer's EOS: generation must stop on that one.
+        return {
+            "logits_processor": LogitsProcessorList([constraint]),
+            "eos_token_id": loaded.tokenizer.eos_token_id,
+        }
+
     def with_structured_output(
         self,
         schema: dict[str, Any] | type | None = None,
@@ -194,7 +247,8 @@ class ChatTransformers(BaseChatModel):
         include_raw: bool = False,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
-        """Ask for ``schema`` in the prompt and validate the reply (see module docs).
+        """Decode under ``schema`` (unless ``constrained`` is off), with the schema in
+        the prompt too, and validate the reply (see module docs).
 
         Every ``method`` works the same way; ``strict`` is ignored.
         """
@@ -223,6 +277,8 @@ class ChatTransformers(BaseChatModel):
                 return [SystemMessage(f"{found[0].text}\n\n{instruction}"), *found[1:]]
             return [SystemMessage(instruction), *found]
 
+        if self.constrained:
+            kwargs["json_schema"] = json_schema
         bound = RunnableLambda(with_schema) | self.bind(**kwargs)
         parser = RunnableLambda(parse)
         if not include_raw:
@@ -257,21 +313,31 @@ def _first_json_object(text: str) -> Any:
     raise ValueError("the reply contains no JSON object")
 
 
+def _flag(value: str) -> bool:
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(value)
+
+
 _SPEC_OPTIONS: dict[str, Callable[[str], Any]] = {
     "temperature": float,
     "top_p": float,
     "max_new_tokens": int,
     "seed": int,
     "device": str,
+    "constrained": _flag,
 }
 
 
 def hf_chat_model(path: str | os.PathLike[str], **kwargs: Any) -> ChatTransformers:
     """Open a Hugging Face model directory as a chat model (``hf:/path``).
 
-    ``path`` may end with sampling options, ``hf:/path?temperature=0.7&max_new_tokens=256``
-    (``temperature``, ``top_p``, ``max_new_tokens``, ``seed``, ``device``): rollouts for
-    training sample, evaluations decode greedily.
+    ``path`` may end with options, ``hf:/path?temperature=0.7&max_new_tokens=256``
+    (``temperature``, ``top_p``, ``max_new_tokens``, ``seed``, ``device``,
+    ``constrained``): rollouts for training sample, evaluations decode greedily;
+    ``constrained=0`` decodes structured output without its schema's grammar.
 
     Raises:
         HfModelError: Not a model directory, unloadable, an unknown option, or

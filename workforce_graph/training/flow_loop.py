@@ -25,7 +25,7 @@ from typing import Any
 
 from workforce_graph.training.base_model import resolve_base_model
 from workforce_graph.training.flow_grpo import FLOW_GRPO_DEFAULTS, FlowGrpoLoss, train_flow_grpo
-from workforce_graph.training.options import TrainOptions
+from workforce_graph.training.options import TrainOptions, output_dir
 
 __all__ = ["FlowGrpoLoop", "IterationReport", "run_flow_grpo_loop"]
 
@@ -108,13 +108,18 @@ async def run_flow_grpo_loop(
     from workforce_graph.trajectory.format import read_trajectories
 
     loop = loop or FlowGrpoLoop()
-    folder = Path(out)
+    folder = output_dir(out)
     reference = str(resolve_base_model(base))
     policy = reference
     reports: list[IterationReport] = []
     for iteration in range(1, loop.iterations + 1):
         here = folder / f"iter-{iteration}"
-        planner = f"hf:{policy}?temperature={loop.temperature}&max_new_tokens={loop.max_new_tokens}"
+        # Unconstrained: the rows' log-probabilities are the policy's own, so the samples
+        # must come from that distribution and not from one masked by a grammar.
+        planner = (
+            f"hf:{policy}?temperature={loop.temperature}&max_new_tokens={loop.max_new_tokens}"
+            "&constrained=0"
+        )
         evaluation = Evaluation(
             dataset=dataset,
             graph=GraphSpec(
