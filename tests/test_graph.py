@@ -17,7 +17,9 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from tests.conftest import run_graph, spec, subtask_id_of
 from workforce_graph import build_workforce_graph
+from workforce_graph.nodes.generator import SYSTEM as GENERATOR_SYSTEM
 from workforce_graph.testing import ScriptedChatModel, plan_reply
+from workforce_graph.worker_runtime import _RESULT_RULES, EMPTY_REPLY
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -380,6 +382,29 @@ async def test_a_worker_that_stays_empty_fails_after_one_more_ask(scripted: Any)
     (s1,) = final["subtasks"]
     assert s1["failure_reason"] == "the worker returned an empty result"
     assert len(model.calls_by_role("worker")) == 2
+
+
+async def test_instructions_a_small_model_echoes_stay_out_of_results_and_the_answer(
+    scripted: Any,
+) -> None:
+    asked: list[str] = []
+
+    def echoes(messages: list[Any]) -> str:
+        asked.append(str(messages[-1].content))
+        if len(asked) == 1:  # nothing but the rules it was given: asked once more
+            return f"{_RESULT_RULES}\n"
+        return f"84\n{EMPTY_REPLY}"
+
+    model = scripted(
+        planner=plan_reply(sub("s1")),
+        worker=echoes,
+        generator=lambda m: f"[s1] The answer is 84. {GENERATOR_SYSTEM.split('. ')[1]}.\nOK?",
+    )
+    final, _ = await run_graph(model, max_retries=0, max_replans=0)
+    assert final["subtasks"][0]["result"] == "84"
+    assert len(asked) == 2 and EMPTY_REPLY in asked[1]
+    assert final["answer"]["text"] == "The answer is 84.\nOK?"
+    assert final["answer"]["complete"] is True
 
 
 async def test_worker_exception_becomes_a_failed_subtask(scripted: Any) -> None:

@@ -40,7 +40,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 
 from workforce_graph.prompts import brief, render_subtask_prompt
-from workforce_graph.replies import BREVITY_REQUEST, CUT_OFF, was_cut_off
+from workforce_graph.replies import BREVITY_REQUEST, CUT_OFF, was_cut_off, without_echoes
 from workforce_graph.usage import UsageMeter
 from workforce_graph.workers import SubtaskContext, SubtaskFailed, WorkerSpec, _current_subtask
 
@@ -67,6 +67,8 @@ _RESULT_RULES = (
     f"subtasks see only that reply. If you cannot do it, reply with one line starting with "
     f'"{FAILED_PREFIX}" followed by the reason.'
 )
+_ASKED = (EMPTY_REPLY, ANSWER_NOW, BREVITY_REQUEST)
+"""What the runtime may ask a worker mid-subtask: echoed back, it is no result."""
 
 
 class WorkerResult(TypedDict):
@@ -170,13 +172,14 @@ async def _tool_loop(
             messages.append(HumanMessage(BREVITY_REQUEST))
             continue
         if not isinstance(reply, AIMessage) or not reply.tool_calls:
-            if not str(reply.content).strip() and not asked_again:
+            text = without_echoes(str(reply.content), (system, *_ASKED))
+            if not text and not asked_again:
                 # Greedy decoding gives the same empty reply to a plain retry of the
                 # subtask; asked in other words, a small model usually answers.
                 asked_again = True
                 messages.append(HumanMessage(EMPTY_REPLY))
                 continue
-            return _finished(str(reply.content), counter[0])
+            return _finished(text, counter[0])
         if stuck:
             return _failed("the worker kept calling tools after being asked to answer", counter[0])
         if all(_signature(call) in made for call in reply.tool_calls):

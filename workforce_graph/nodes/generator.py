@@ -7,6 +7,7 @@ subtasks failed and why (that note is written by code, not left to the model).
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -25,7 +26,13 @@ from workforce_graph.model_errors import call_failure
 from workforce_graph.models import call_timeout
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.prompts import brief
-from workforce_graph.replies import BREVITY_REQUEST, CUT_OFF, reply_text, was_cut_off
+from workforce_graph.replies import (
+    BREVITY_REQUEST,
+    CUT_OFF,
+    reply_text,
+    was_cut_off,
+    without_echoes,
+)
 from workforce_graph.roles import role_config
 from workforce_graph.state import Answer, WorkforceState
 from workforce_graph.usage import UsageMeter
@@ -38,6 +45,8 @@ that appear in the results when you use them. If some results are missing, answe
 well as the available results allow and say what is missing."""
 
 RESULT_CHARS = 6_000
+_RESULT_LABEL = re.compile(r"^\[s\d+\] ?", re.MULTILINE)
+"""The ``[s1]`` that heads each result in the prompt; a small model copies it."""
 CUT_RETRIES = 1
 """Calls again, asking for brevity, after a reply cut off by the token limit."""
 ANSWER_ID = "answer"
@@ -127,7 +136,7 @@ async def _synthesise(
             problem = f"the final answer could not be written: {call_failure(exc)}"
             break
         meter.record(reply)
-        text = reply_text(reply)
+        text = _RESULT_LABEL.sub("", without_echoes(reply_text(reply), (SYSTEM, BREVITY_REQUEST)))
         if was_cut_off(reply):
             problem = f"the final answer could not be written: {CUT_OFF}"
             messages = [*messages[:2], HumanMessage(BREVITY_REQUEST)]
