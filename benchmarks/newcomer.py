@@ -1,7 +1,11 @@
 """A newcomer's first runs: varied tasks through the CLI on the embedded model.
 
 Each task runs as ``workforce-graph run TASK --events --db memory`` in a fresh process
-(model load included), with the built-in plugins a new install has. Per task it prints:
+(model load included), with the built-in plugins a new install has. Which of their
+workers are available depends on the environment's extras: run it with the Python of a
+README install (``pip install -e ".[local]"``, where the web and documents workers lack
+their packages) for a newcomer's figures; the summary names the available workers.
+Per task it prints:
 exit code, whether the first plan was valid (the plan came from the planner's first
 call), whether the one-subtask fallback was used, the answer's complete flag, wall time,
 whether the answer contains the expected string (where one is checkable), and whether
@@ -167,6 +171,14 @@ def run_task(task: Task, *, timeout_s: float, workdir: Path) -> TaskResult:
     )
 
 
+def _available_workers() -> list[str]:
+    """The workers the runs could use: this environment's, with the built-in plugins."""
+    from workforce_graph.plugins import collect_workers
+
+    os.environ.setdefault("WORKFORCE_GRAPH_PLUGINS", NEW_INSTALL_PLUGINS)
+    return sorted(collect_workers().available)
+
+
 def summarise(results: list[TaskResult]) -> dict[str, Any]:
     """Counts against the issue's targets, and answer correctness where checkable."""
     checkable = [r for r in results if r.correct is not None]
@@ -244,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             return result
 
         results = list(pool.map(one, chosen))
-    summary = summarise(results)
+    summary = {**summarise(results), "available_workers": _available_workers()}
     if args.json:
         print(json.dumps({"summary": summary, "tasks": [asdict(r) for r in results]}, indent=2))
     else:

@@ -30,3 +30,15 @@ def test_short_sentences_and_paraphrases_stay() -> None:
 def test_a_reply_without_echoes_is_only_stripped() -> None:
     assert without_echoes("  42\n", [RULES]) == "42"
     assert without_echoes("42", []) == "42"
+
+
+def test_an_echo_with_a_word_respelled_is_still_an_echo() -> None:
+    rules = "Synthesise one coherent answer; do not list the subtasks."
+    reply = "Mars.\nSynthesize one coherent answer; do not list the subtasks."
+    assert without_echoes(reply, [rules]) == "Mars."
+
+
+def test_a_sentence_that_shares_a_phrase_with_the_rules_stays() -> None:
+    rules = "You write the final answer to the user's request from the results."
+    reply = "Here is the final answer: 42. It comes from the results of two subtasks."
+    assert without_echoes(reply, [rules]) == reply

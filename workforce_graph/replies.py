@@ -6,13 +6,14 @@ a finished result, whatever its text looks like.
 
 Small models also copy the instructions they were given into their replies ("Tools are
 no longer available. Write the result..."); :func:`without_echoes` takes those
-sentences out, so a rule the framework wrote never reaches a result or an answer.
+sentences out, so a rule the framework wrote does not reach a result or an answer.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from difflib import SequenceMatcher
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -21,6 +22,7 @@ __all__ = [
     "BREVITY_REQUEST",
     "CUT_OFF",
     "ECHO_MIN_CHARS",
+    "ECHO_SHARE",
     "reply_text",
     "was_cut_off",
     "without_echoes",
@@ -32,9 +34,14 @@ BREVITY_REQUEST = (
     "shorter: the essentials only."
 )
 _CUT_REASONS = {"length", "max_tokens", "max_output_tokens"}
-ECHO_MIN_CHARS = 16
-"""Shorter instruction sentences stay in a reply: a short phrase can be real content."""
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
+ECHO_MIN_CHARS = 20
+"""Shorter sentences of a reply are never taken for echoes: a short phrase can be content."""
+ECHO_SHARE = 0.9
+"""A reply sentence is an echo when runs of instruction text cover this share of it."""
+_ECHO_RUN = 8
+"""Shortest run of characters shared with the instructions that counts: shorter ones
+("the ", " of ") are common to any two English texts."""
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 def was_cut_off(message: Any) -> bool:
@@ -59,7 +66,11 @@ def reply_text(message: Any) -> str:
 
 
 def without_echoes(text: str, instructions: Iterable[str]) -> str:
-    """``text`` without the sentences of ``instructions`` that it repeats word for word.
+    """``text`` without the sentences in which it repeats ``instructions``.
+
+    A sentence is an echo when runs of at least 8 characters shared with the
+    instructions cover 90% of it: copied word for word, or with a word respelled
+    ("Synthesize" for "Synthesise"). Lines and their order are kept otherwise.
 
     Args:
         text: A model's reply.
@@ -70,16 +81,33 @@ def without_echoes(text: str, instructions: Iterable[str]) -> str:
     Returns:
         The reply, stripped; empty when it was nothing but echoes.
     """
-    sentences = {
-        sentence.strip()
-        for instruction in instructions
-        for sentence in _SENTENCE_BREAK.split(instruction)
-        if len(sentence.strip()) >= ECHO_MIN_CHARS
-    }
-    found = [sentence for sentence in sentences if sentence in text]
-    if not found:
+    source = "\n".join(instructions).lower()
+    grams = _word_triples(source)
+    if not grams:
         return text.strip()
-    for sentence in sorted(found, key=len, reverse=True):
-        text = text.replace(sentence, "")
-    lines = [line.rstrip() for line in text.splitlines()]
+    lines: list[str] = []
+    for line in text.splitlines():
+        sentences = _SENTENCE_END.split(line)
+        kept = [s for s in sentences if not _is_echo(s, source, grams)]
+        if len(kept) == len(sentences):
+            lines.append(line.rstrip())
+        elif any(s.strip() for s in kept):
+            lines.append(" ".join(s.strip() for s in kept if s.strip()))
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _word_triples(text: str) -> set[tuple[str, ...]]:
+    words = text.split()
+    return {tuple(words[i : i + 3]) for i in range(len(words) - 2)}
+
+
+def _is_echo(sentence: str, source: str, grams: set[tuple[str, ...]]) -> bool:
+    sentence = sentence.strip().lower()
+    if len(sentence) < ECHO_MIN_CHARS:
+        return False
+    # Three words in a row from the instructions, or the costlier comparison is skipped.
+    if not _word_triples(sentence) & grams:
+        return False
+    matcher = SequenceMatcher(None, sentence, source, autojunk=False)
+    shared = sum(block.size for block in matcher.get_matching_blocks() if block.size >= _ECHO_RUN)
+    return shared >= ECHO_SHARE * len(sentence)
