@@ -143,6 +143,11 @@ class ChatTransformers(BaseChatModel):
                     f"hf: constrained decoding needs llguidance: {GRAMMAR_HINT}"
                 ) from exc
         self._loaded = _load(self.model_path, self.device)
+        if self.constrained and not getattr(self._loaded.tokenizer, "is_fast", False):
+            raise HfModelError(
+                f"hf:{self.model_path}: constrained decoding needs a fast tokenizer "
+                "(tokenizer.json); open it with ?constrained=0"
+            )
         return self
 
     @property
@@ -226,13 +231,7 @@ class ChatTransformers(BaseChatModel):
 
         loaded = self._loaded
         if loaded.ll_tokenizer is None:
-            try:
-                loaded.ll_tokenizer = grammar_tokenizer(loaded.tokenizer)
-            except ValueError as exc:
-                raise HfModelError(
-                    f"hf:{self.model_path}: constrained decoding needs a fast tokenizer "
-                    "(tokenizer.json); open it with ?constrained=0"
-                ) from exc
+            loaded.ll_tokenizer = grammar_tokenizer(loaded.tokenizer)
         constraint = SchemaConstraint(loaded.ll_tokenizer, schema, prompt_length)
         # The grammar's end is the tokenizer's EOS: generation must stop on that one.
         return {

@@ -38,7 +38,7 @@ def grammar_tokenizer(tokenizer: Any) -> Any:
 
     Raises:
         ImportError: llguidance is not installed.
-        ValueError: The tokenizer is not a fast one.
+        ValueError: The tokenizer is not a fast one (``ChatTransformers`` checks first).
     """
     import llguidance.hf
 
