@@ -249,3 +249,15 @@ def test_an_out_that_is_a_file_fails_before_any_model_loads(
         f"workforce-graph: error: --out {taken} is a file; pass a directory for the model"
     )
     assert taken.read_text() == "a file the user keeps"
+
+
+def test_a_gguf_out_that_is_a_folder_fails_before_the_model_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The model folder is not one: reading it first would be a different error.
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "gguf", str(tmp_path / "no-model"), "--out", str(tmp_path)])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"workforce-graph: error: --out {tmp_path} is a directory; pass the .gguf file to write"
+    )

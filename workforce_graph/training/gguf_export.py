@@ -16,6 +16,7 @@ A model of another architecture or size needs llama.cpp's own converter.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -68,6 +69,19 @@ def _check_fits(config: dict[str, Any], fields: dict[str, Any], template: Path) 
             )
 
 
+def _check_writable(out: Path) -> None:
+    """Fail on ``--out`` before the model is read, not after the export's work."""
+    if out.is_dir():
+        raise GgufExportError(f"--out {out} is a directory; pass the .gguf file to write")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror
+        raise GgufExportError(f"cannot create the folder of --out {out}: {reason}") from exc
+    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise GgufExportError(f"--out {out} is not writable")
+
+
 def export_gguf(
     model_dir: str | Path,
     out: str | Path,
@@ -89,7 +103,8 @@ def export_gguf(
         ``out``.
 
     Raises:
-        GgufExportError: The model does not match the template, or a tensor is missing.
+        GgufExportError: The model does not match the template, a tensor is missing, or
+            ``out`` cannot be written.
         BaseModelError: The training packages or the bundled model are not installed.
     """
     try:
@@ -101,6 +116,7 @@ def export_gguf(
     if dtype not in _FILE_TYPE:
         raise GgufExportError(f"dtype must be f16 or f32, not {dtype!r}")
     model_dir, out = Path(model_dir), Path(out)
+    _check_writable(out)
     if template is None:
         from workforce_graph.models.local import bundled_model_path
 
@@ -133,7 +149,6 @@ def export_gguf(
     if "output.weight" not in by_gguf_name and config.get("tie_word_embeddings"):
         by_gguf_name["output.weight"] = by_gguf_name["token_embd.weight"]
 
-    out.parent.mkdir(parents=True, exist_ok=True)
     writer = gguf.GGUFWriter(str(out), "llama")
     for key, value in fields.items():
         if key.startswith("GGUF.") or key in ("general.architecture", "general.file_type"):
