@@ -84,6 +84,12 @@ def test_eval_and_export_errors_are_one_line(
     code, _, err = call(capsys, "export", "sft", str(bad), "-o", str(tmp_path / "x.jsonl"))
     assert code == 2
     assert_one_line_error(err, "bad.jsonl:1", "not a workforce-graph/trajectory line")
+    dataset = tmp_path / "qa.jsonl"
+    dataset.write_text('{"question": "q", "answer": "a"}\n')
+    code, _, err = call(capsys, "eval", str(dataset), "--out", str(bad))
+    assert code == 2
+    assert_one_line_error(err, f"--out {bad} is a file; pass a folder for the evaluation")
+    assert bad.read_text() == '{"question": "q"}\n'
 
 
 @pytest.mark.usefixtures("in_process_env", "plugins")

@@ -18,6 +18,7 @@ from workforce_graph.evaluation.graphs import GraphSpec
 from workforce_graph.evaluation.runner import EvalError, Evaluation
 from workforce_graph.evaluation.scorer import GAIA_ANSWER_FORMAT
 from workforce_graph.exports import sft_rows
+from workforce_graph.folders import FolderError
 from workforce_graph.models import ModelConfigError
 from workforce_graph.testing import ScriptedChatModel, plan_reply
 from workforce_graph.trajectory import read_trajectories
@@ -128,6 +129,16 @@ async def test_samples_give_pass_at_k_and_majority_labelled_as_such(tmp_path: Pa
     summary = await Evaluation(dataset("What is 2+2?"), graph, tmp_path, samples=3).run()
     assert summary["pass@1"] == pytest.approx(1 / 3)
     assert summary["pass@3"] == 1.0 and summary["majority@3"] == 0.0
+
+
+async def test_an_out_that_is_a_file_is_refused_before_any_run(tmp_path: Path) -> None:
+    taken = tmp_path / "notes.txt"
+    taken.write_text("kept")
+    model = scripted()
+    graph = GraphSpec(model_factory=lambda: model)
+    with pytest.raises(FolderError, match=r"is a file; pass a folder for the evaluation"):
+        await Evaluation(dataset("What is 2+2?"), graph, taken).run()
+    assert taken.read_text() == "kept" and not model.calls
 
 
 async def test_an_interrupted_evaluation_resumes_where_it_stopped(tmp_path: Path) -> None:

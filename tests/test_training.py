@@ -246,7 +246,7 @@ def test_an_out_that_is_a_file_fails_before_any_model_loads(
         main(["train", "sft", "--data", str(rows), "--base", str(tmp_path / "no-model"), *out])
     assert exited.value.code == 2
     assert capsys.readouterr().err.strip() == (
-        f"workforce-graph: error: --out {taken} is a file; pass a directory for the model"
+        f"workforce-graph: error: --out {taken} is a file; pass a folder for the model"
     )
     assert taken.read_text() == "a file the user keeps"
 

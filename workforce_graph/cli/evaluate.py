@@ -27,6 +27,7 @@ from workforce_graph.cli.options import (
     guard,
     with_setting_options,
 )
+from workforce_graph.folders import FolderError, output_folder
 
 __all__ = ["eval_command"]
 
@@ -173,6 +174,11 @@ def eval_command(
             workers_factory=ReplayedWorkers([str(p) for p in replay]) if replay else None,
         )
         folder = out or Path("evals") / _slug(f"{data.name}-{topology.value}-{model or 'default'}")
+        try:
+            # Here too, not only when the run opens it: a bad --out before the progress line.
+            output_folder(folder, holds="the evaluation")
+        except FolderError as exc:
+            raise CliError(str(exc)) from exc
         total = min(len(data.tasks), limit or len(data.tasks)) * samples
 
         def progress(row: dict[str, Any]) -> None:

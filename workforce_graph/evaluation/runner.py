@@ -25,6 +25,7 @@ from workforce_graph.evaluation.leakage import DEFAULT_BLOCKLIST
 from workforce_graph.evaluation.metrics import summarise
 from workforce_graph.evaluation.scorer import extract_final_answer
 from workforce_graph.evaluation.unit import UnitRun, UnitSpec, run_unit
+from workforce_graph.folders import output_folder
 from workforce_graph.persistence import open_checkpointer
 from workforce_graph.trajectory.format import Outcome, Trajectory, append_trajectory
 
@@ -132,7 +133,7 @@ class Evaluation:
 
     def _open(self) -> list[dict[str, Any]]:
         """Check the folder holds this evaluation (or nothing); the rows already done."""
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        output_folder(self.out_dir, holds="the evaluation")
         record_path = self.out_dir / RECORD
         record = self._record()
         if record_path.exists():

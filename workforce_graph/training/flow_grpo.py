@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workforce_graph.folders import output_folder
 from workforce_graph.training.model_io import finish, load_for_training, lora_config, silence
 from workforce_graph.training.options import (
     TrainOptions,
     TrainResult,
-    output_dir,
     pick_device,
     trainer_arguments,
 )
@@ -102,7 +102,7 @@ def train_flow_grpo(
     options = options or FLOW_GRPO_DEFAULTS
     loss = loss or FlowGrpoLoss()
     checked = check_rows(((f"row {i + 1}", row) for i, row in enumerate(rows)), "flow-grpo")
-    out = output_dir(out)
+    out = output_folder(out, holds="the model")
     device = pick_device(options.device)
     model, tokenizer, base_path = load_for_training(base, device)
     model = model.to(device)

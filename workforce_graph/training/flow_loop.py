@@ -23,9 +23,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workforce_graph.folders import output_folder
 from workforce_graph.training.base_model import resolve_base_model
 from workforce_graph.training.flow_grpo import FLOW_GRPO_DEFAULTS, FlowGrpoLoss, train_flow_grpo
-from workforce_graph.training.options import TrainOptions, output_dir
+from workforce_graph.training.options import TrainOptions
 
 __all__ = ["FlowGrpoLoop", "IterationReport", "run_flow_grpo_loop"]
 
@@ -108,7 +109,7 @@ async def run_flow_grpo_loop(
     from workforce_graph.trajectory.format import read_trajectories
 
     loop = loop or FlowGrpoLoop()
-    folder = output_dir(out)
+    folder = output_folder(out, holds="the training loop")
     reference = str(resolve_base_model(base))
     policy = reference
     reports: list[IterationReport] = []

@@ -16,7 +16,6 @@ __all__ = [
     "TrainOptions",
     "TrainResult",
     "TrainingError",
-    "output_dir",
     "pick_device",
     "trainer_arguments",
 ]
@@ -89,18 +88,6 @@ class TrainResult:
             "seconds": round(self.seconds, 2),
             "tokens_per_s": round(self.tokens / self.seconds, 1) if self.seconds else None,
         }
-
-
-def output_dir(out: str | Path) -> Path:
-    """Create ``out`` before any model is loaded, so a bad ``--out`` costs no training."""
-    folder = Path(out)
-    if folder.exists() and not folder.is_dir():
-        raise TrainingError(f"--out {folder} is a file; pass a directory for the model")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise TrainingError(f"cannot create --out {folder}: {exc.strerror or exc}") from exc
-    return folder
 
 
 def pick_device(device: Device) -> Literal["cpu", "cuda"]:

@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from workforce_graph.folders import output_folder
 from workforce_graph.training.model_io import finish, load_for_training, lora_config, silence
 from workforce_graph.training.options import (
     TrainOptions,
     TrainResult,
-    output_dir,
     pick_device,
     trainer_arguments,
 )
@@ -81,7 +81,7 @@ def _train(
     from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
     checked = check_rows(((f"row {i + 1}", row) for i, row in enumerate(rows)), kind)
-    out = output_dir(out)
+    out = output_folder(out, holds="the model")
     device = pick_device(options.device)
     model, tokenizer, base_path = load_for_training(base, device)
     arguments = {**trainer_arguments(options, out, device), "max_length": options.max_length}
