@@ -12,6 +12,13 @@ subprocess and sorts the outcome:
   exit 143 with the resume command), nothing on stdout;
 - **bad**: anything else: a traceback, a hang, a wrong "complete", a wrong exit code.
 
+The ``eval:`` modes run ``workforce-graph eval`` instead: against a server that refuses
+connections (a clean error, exit 2, before any run; exit 0 with every run failed is
+bad), and on an evaluation folder whose last ``results.jsonl`` or
+``trajectories.jsonl`` line was cut as a kill mid-write leaves it, run again: complete
+when the evaluation ends with every (task, sample) recorded once, every line readable
+and only the cut run made again; bad when work is lost or duplicated.
+
 "bad" must be 0. The input tokens per run are shown too (a huge reply must not
 inflate later prompts).
 
@@ -26,6 +33,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -35,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -51,6 +59,13 @@ PLAN = [
 SHARED_PLAN = [{"id": "s1", "description": "Work it out", "capabilities": ["reasoning", "math"]}]
 CLI_LIMIT_S = 150
 OUTCOMES = ("complete", "incomplete", "clean error", "bad")
+EVAL_TASKS = [
+    {"id": "a", "question": "What is six times seven?", "answer": "42"},
+    {"id": "b", "question": "What is seven times six?", "answer": "42"},
+    {"id": "c", "question": "What is 6 x 7? → in digits", "answer": "42"},
+]
+"""The last one's records hold a character of several bytes, for a cut inside it."""
+EvalCase = Literal["refused", "cut results", "cut trajectories"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +80,8 @@ class Mode:
     plan: tuple[dict[str, Any], ...] = tuple(PLAN)
     model: str = "fake-model"
     signal_after_start: bool = False
+    eval_case: EvalCase | None = None
+    """An ``eval`` run instead of ``run``: see :func:`run_eval_case`."""
 
 
 def _modes() -> list[Mode]:
@@ -95,6 +112,9 @@ def _modes() -> list[Mode]:
     modes.append(Mode("planner:hang", "planner", "hang", args=("--call-timeout", "2")))
     modes.append(Mode("wrong model name (404)", model="no-such-model"))
     modes.append(Mode("sigterm", signal_after_start=True))
+    modes.append(Mode("eval: refused connection", eval_case="refused"))
+    modes.append(Mode("eval: cut results line", eval_case="cut results"))
+    modes.append(Mode("eval: cut trajectories line", eval_case="cut trajectories"))
     return modes
 
 
@@ -164,6 +184,8 @@ def classify(code: int | None, stdout: str, stderr: str, *, stopped: bool) -> tu
 
 def run_once(mode: Mode) -> tuple[str, str, int, float]:
     """One CLI run in ``mode``: (outcome, why, input tokens, seconds)."""
+    if mode.eval_case is not None:
+        return run_eval_case(mode.eval_case, mode.plugins)
     delays = {"s1": 600.0} if mode.signal_after_start else {}
     with FaultServer(plan=list(mode.plan), answer=ANSWER, worker_delays=delays) as server:
         if mode.fault and mode.role:
@@ -193,6 +215,107 @@ def run_once(mode: Mode) -> tuple[str, str, int, float]:
         usage = json.loads(out).get("usage") or {}
         tokens = sum(int(u.get("input_tokens", 0)) for u in usage.values())
     return outcome, why, tokens, seconds
+
+
+def _closed_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (bound, then let go)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _cut_last_line(path: Path) -> None:
+    """Cut ``path``'s last line as a kill mid-write leaves it: inside its last
+    character of several bytes when it has one (a byte that does not decode), else
+    halfway."""
+    data = path.read_bytes()
+    start = data.rstrip(b"\n").rfind(b"\n") + 1
+    wide = data.rfind("→".encode(), start)
+    path.write_bytes(data[: wide + 1 if wide >= 0 else start + (len(data) - start) // 2])
+
+
+def _drop_last_line(path: Path) -> None:
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:-1]))
+
+
+def _json_lines(path: Path) -> list[dict[str, Any]] | None:
+    """Every line of ``path`` as JSON, or ``None`` when one is not (or the last line has
+    no newline: the next write would run onto it)."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        lines = [json.loads(line) for line in text.splitlines()]
+    except json.JSONDecodeError:
+        return None
+    return lines if text.endswith("\n") else None
+
+
+def _folder_whole(folder: Path) -> str | None:
+    """Why an evaluation folder does not hold each run once (``None`` when it does)."""
+    rows = _json_lines(folder / "results.jsonl")
+    trajectories = _json_lines(folder / "trajectories.jsonl")
+    if rows is None or trajectories is None:
+        return "a line of results.jsonl or trajectories.jsonl does not read"
+    keys = sorted((r["task_id"], r["sample"]) for r in rows)
+    if keys != [(t["id"], 0) for t in EVAL_TASKS]:
+        return f"results hold {keys}, not each task once"
+    if sorted(t["trajectory_id"] for t in trajectories) != sorted(r["trajectory_id"] for r in rows):
+        return "trajectories do not match the results one to one"
+    return None
+
+
+def run_eval_case(case: EvalCase, plugins: str) -> tuple[str, str, int, float]:
+    """One ``eval`` case: (outcome, why, input tokens, seconds).
+
+    ``refused``: the server refuses connections; the one clean ending is exit 2 in one
+    line before any run. ``cut results`` / ``cut trajectories``: an evaluation is made,
+    its last result line (or, with that run's row not yet written, its last trajectory
+    line) is cut, and the same command runs again; it must make only that run again and
+    leave each run recorded once.
+    """
+    started = time.perf_counter()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        FaultServer(plan=list(PLAN), answer="Six times seven. FINAL ANSWER: 42") as server,
+        _environment(plugins) as env,
+    ):
+        data, out = Path(tmp) / "qa.jsonl", Path(tmp) / "ev"
+        data.write_text("".join(json.dumps(t) + "\n" for t in EVAL_TASKS), encoding="utf-8")
+        base_url = f"http://127.0.0.1:{_closed_port()}/v1" if case == "refused" else server.base_url
+        args = [
+            *(sys.executable, "-m", "workforce_graph.cli", "eval", str(data)),
+            *("--model", "fake-model", "--base-url", base_url, "--out", str(out), "--json"),
+        ]
+        code, stdout, stderr = _run(args, env, False)
+        if case == "refused":
+            outcome, why = classify(code, stdout, stderr, stopped=False)
+            if outcome == "clean error" and (out / "results.jsonl").exists():
+                outcome, why = "bad", "refused, but after writing results"
+            elif outcome != "clean error" and code is not None and "Traceback" not in stderr:
+                why = f"exit {code}: the runs were made against a refused server"
+            return outcome, why, 0, time.perf_counter() - started
+        if code != 0:
+            return "bad", f"the first evaluation gave exit {code}", 0, 0.0
+        if case == "cut results":
+            _cut_last_line(out / "results.jsonl")
+        else:
+            _drop_last_line(out / "results.jsonl")
+            _cut_last_line(out / "trajectories.jsonl")
+        planned = len(server.calls("planner"))
+        started = time.perf_counter()
+        code, stdout, stderr = _run(args, env, False)
+        seconds = time.perf_counter() - started
+        if code is None:
+            return "bad", "hung (killed after the limit)", 0, seconds
+        if code != 0 or "Traceback" in stderr:
+            return "bad", f"the resumed evaluation gave exit {code}", 0, seconds
+        summary = json.loads(stdout)
+        if (summary["total"], summary["runs"]) != (len(EVAL_TASKS), len(EVAL_TASKS)):
+            return "bad", f"summary of {summary['runs']} run(s), not every task once", 0, seconds
+        if len(server.calls("planner")) - planned != 1:
+            return "bad", "the resumed evaluation did not make exactly the cut run", 0, seconds
+        damage = _folder_whole(out)
+        return ("bad", damage, 0, seconds) if damage else ("complete", "", 0, seconds)
 
 
 def _run(args: list[str], env: dict[str, str], stop: bool) -> tuple[int | None, str, str]:

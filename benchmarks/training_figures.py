@@ -12,6 +12,7 @@ from typing import Any
 
 from workforce_graph.evaluation.datasets.base import EvalDataset
 from workforce_graph.evaluation.graphs import GraphSpec, Topology
+from workforce_graph.evaluation.metrics import first_plan_valid  # re-exported here
 from workforce_graph.evaluation.runner import Evaluation
 from workforce_graph.trajectory.format import Trajectory, read_trajectories
 
@@ -64,18 +65,6 @@ async def sampled_rollouts(
 def scored(trajectories: list[Trajectory]) -> int:
     """How many runs scored (a full score)."""
     return sum(1 for t in trajectories if t.outcome and t.outcome.score >= 1.0)
-
-
-def first_plan_valid(trajectory: Trajectory) -> bool:
-    """The first planner step made one call and the run got a plan from it."""
-    calls = [c for c in trajectory.calls if c.role == "planner"]
-    if not calls:
-        return False
-    first_step = [c for c in calls if c.step == calls[0].step and c.node == calls[0].node]
-    planned = bool(trajectory.meta.get("subtasks")) or trajectory.topology == "flow"
-    return (
-        len(first_step) == 1 and calls[0].error is None and calls[0].parsed is not None and planned
-    )
 
 
 async def evaluate_planner(

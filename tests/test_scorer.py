@@ -38,3 +38,20 @@ def test_extracts_the_text_behind_the_last_final_answer() -> None:
     assert extract_final_answer(text) == "42"
     assert extract_final_answer("  just 7 ") == "just 7"
     assert extract_final_answer(None) == ""
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("FINAL ANSWER:\n42", "42"),  # the marker ends its line: the answer is below it
+        ("Thoughts.\nFINAL ANSWER:\n\n  **42**  \nBecause 6 x 7.", "42"),  # blank lines skipped
+        ("FINAL ANSWER: 42\nBecause 6 x 7.", "42"),  # the rest of the marker's line only
+        ("FINAL ANSWER: Paris, London\n", "Paris, London"),
+        ("final answer : `x`", "x"),
+        ("FINAL ANSWER:", ""),  # a marker with nothing after it answers nothing
+        ("FINAL ANSWER:\n\n", ""),
+    ],
+)
+def test_the_answer_is_the_first_line_after_the_marker(reply: str, expected: str) -> None:
+    # docs/evaluation.md, "Scoring", says the same.
+    assert extract_final_answer(reply) == expected

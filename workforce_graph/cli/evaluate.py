@@ -1,13 +1,17 @@
-"""``workforce-graph eval DATASET``: run a benchmark honestly and report it."""
+"""``workforce-graph eval DATASET``: run a benchmark honestly and report it, or compare
+planners on it (``--compare``)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
+import statistics
 import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -29,11 +33,51 @@ from workforce_graph.cli.options import (
 )
 from workforce_graph.folders import FolderError, output_folder
 
-__all__ = ["eval_command"]
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from workforce_graph.evaluation.datasets.base import EvalDataset
+    from workforce_graph.evaluation.graphs import GraphSpec
+
+__all__ = ["Progress", "eval_command"]
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "eval"
+
+
+@dataclass
+class Progress:
+    """How far an evaluation is, and a time estimate: runs finished (including those a
+    resumed evaluation had), and the mean duration of this session's runs times those
+    left, over the runs made at once."""
+
+    total: int
+    done: int = 0
+    concurrency: int = 1
+    durations: list[float] = field(default_factory=list)
+
+    def finished(self, duration_s: float) -> str:
+        """Count one finished run; the line to show (``3/10 done, ~2.5 min left``)."""
+        self.done += 1
+        self.durations.append(duration_s)
+        left = max(0, self.total - self.done)
+        minutes = statistics.fmean(self.durations) * left / max(1, self.concurrency) / 60
+        shown = f"{minutes:.0f}" if minutes >= 10 else f"{minutes:.1f}"
+        return f"{self.done}/{self.total} done, ~{shown} min left"
+
+
+def _already_done(results: Iterable[Path], keys: set[tuple[str, int]]) -> int:
+    """Runs of ``keys`` that earlier sessions finished in these results files."""
+    from workforce_graph.evaluation.runner import read_rows
+
+    done: set[tuple[Path, str, int]] = set()
+    for path in results:
+        for row in read_rows(path):
+            key = (str(row.get("task_id")), int(row.get("sample", 0)))
+            if key in keys:
+                done.add((path, *key))
+    return len(done)
 
 
 @with_setting_options
@@ -120,6 +164,34 @@ def eval_command(
             show_default=False,
         ),
     ] = None,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--compare",
+            help="Compare planners: repeat it, one planner model each (--compare local "
+            "--compare gguf:trained.gguf); the same tasks run with each, everything else "
+            "the same, interleaved; the first is the baseline of the paired test. One "
+            "sub-folder of OUT per planner; OUT/comparison.json and OUT/report.html.",
+            show_default=False,
+        ),
+    ] = None,
+    temperature: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Sampling temperature of the run's models (0: each model as its name "
+            "builds it; local decodes greedily).",
+        ),
+    ] = 0.0,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Seed of the sampling; sample k of a task uses SEED+k, so --samples N "
+            "at a temperature above 0 gives N different runs, each reproducible. "
+            "Default: 0 when --temperature is above 0.",
+            show_default=False,
+        ),
+    ] = None,
     json_out: Json = False,
     debug: Debug = False,
     *,
@@ -128,7 +200,8 @@ def eval_command(
     """Evaluate on a dataset, honestly: every task counted, pass@1, HTML report.
 
     Every task is in the denominator and failures are counted by kind; pass@1 is the
-    headline; a terminal table and a standalone HTML report. Resumable."""
+    headline; a terminal table and a standalone HTML report. Resumable. With --compare,
+    planners side by side with 95% intervals and the paired McNemar test."""
     roles = {
         "planner": planner_model,
         "coordinator": coordinator_model,
@@ -140,15 +213,25 @@ def eval_command(
 
     def action() -> int:
         from workforce_graph.cli.execute import RunOptions, flow_role_models
+        from workforce_graph.cli.preflight import check_models
         from workforce_graph.cli.summary import stderr_console
         from workforce_graph.evaluation.datasets import DatasetError, load_dataset
         from workforce_graph.evaluation.graphs import GraphSpec
         from workforce_graph.evaluation.leakage import DEFAULT_BLOCKLIST
         from workforce_graph.evaluation.report import print_report, write_html
-        from workforce_graph.evaluation.runner import RESULTS, EvalError, Evaluation, read_rows
+        from workforce_graph.evaluation.runner import (
+            DAMAGED,
+            RESULTS,
+            TRAJECTORIES,
+            EvalError,
+            Evaluation,
+            model_label,
+            read_rows,
+        )
         from workforce_graph.models import FLOW_ROLES, ROLES, ModelSet, resolve_model
         from workforce_graph.trajectory.replay import ReplayedWorkers
 
+        planners = _compared_planners(compare, planner_model, executor)
         console = stderr_console()
         try:
             data = load_dataset(dataset, size=size)
@@ -158,12 +241,10 @@ def eval_command(
             model=model,
             role_models={k: v for k, v in roles.items() if v},
             base_url=base_url,
+            settings=dict(settings),
             topology="flow" if flow else "workforce",
         )
         role_models = flow_role_models(given) if flow else given.role_models
-        ModelSet(default=model, roles=role_models, base_url=base_url).check(
-            FLOW_ROLES if flow else ROLES
-        )
         options: dict[str, Any] = dict(settings)
         spec = GraphSpec(
             topology="flow" if flow else "workforce",
@@ -172,19 +253,66 @@ def eval_command(
             base_url=base_url,
             options=options,
             workers_factory=ReplayedWorkers([str(p) for p in replay]) if replay else None,
+            temperature=temperature,
+            seed=seed,
         )
-        folder = out or Path("evals") / _slug(f"{data.name}-{topology.value}-{model or 'default'}")
-        try:
-            # Here too, not only when the run opens it: a bad --out before the progress line.
-            output_folder(folder, holds="the evaluation")
-        except FolderError as exc:
-            raise CliError(str(exc)) from exc
-        total = min(len(data.tasks), limit or len(data.tasks)) * samples
+        checked: list[str | None] = [*planners] or [None]  # each side's planner, or as given
+        used: dict[str, Any] = {}  # every model a run or the judge calls, to check its server
+        run_roles = FLOW_ROLES if flow else ROLES
+        for planner in checked:
+            planned = {**role_models, "planner": planner} if planner else role_models
+            # Every model resolved now, so a configuration error shows before any run.
+            models = ModelSet(default=model, roles=planned, base_url=base_url)
+            models.check(run_roles)
+            used.update({f"{planner or ''}/{role}": models.for_role(role) for role in run_roles})
+            if spec.sampling:
+                try:  # a model that cannot sample (no temperature) is refused now too
+                    replace(spec, role_models=planned).sampled_models()
+                except ValueError as exc:
+                    raise CliError(str(exc)) from exc
+        judge = resolve_model(judge_model, base_url=base_url) if judge_model else None
+        if judge is not None:
+            used["judge"] = judge
 
-        def progress(row: dict[str, Any]) -> None:
-            verdict = "right" if row["correct"] else row["failure"]
+        def preflight() -> None:
+            # As run does: against a server that refuses or lacks a model, every run would
+            # fail only after the client's retries, each counted as the run's own failure.
+            asyncio.run(
+                check_models(
+                    given.effective_base_url(),
+                    used,
+                    call_timeout_s=given.effective_call_timeout(),
+                )
+            )
+
+        shared: dict[str, Any] = {
+            "samples": samples,
+            "concurrency": concurrency,
+            "limit": limit,
+            "timeout_s": run_timeout,
+            "db": db,
+            "blocklist": DEFAULT_BLOCKLIST + tuple(blocklist or ()),
+            "judge": judge,
+        }
+        if planners:
+            return _compare(data, spec, planners, console, shared, preflight)
+        folder = out or Path("evals") / _slug(f"{data.name}-{topology.value}-{model_label(spec)}")
+        _check_out(folder)
+        tasks = data.tasks[:limit] if limit else data.tasks
+        keys = {(t.task_id, k) for t in tasks for k in range(samples)}
+        progress = Progress(
+            len(keys), _already_done([folder / RESULTS], keys), concurrency=concurrency
+        )
+        if progress.done < progress.total:  # a finished evaluation needs no model
+            preflight()
+
+        def started(unit: Any) -> None:
+            console.print(f"{unit.task_id} #{unit.sample}: running", highlight=False)
+
+        def finished(row: dict[str, Any]) -> None:
             console.print(
-                f"{row['task_id']} #{row['sample']}: {verdict} ({row['duration_s']:.1f} s)",
+                f"{row['task_id']} #{row['sample']}: {_verdict(row)} "
+                f"({row['duration_s']:.1f} s) · " + progress.finished(float(row["duration_s"])),
                 highlight=False,
             )
 
@@ -192,30 +320,147 @@ def eval_command(
             data,
             spec,
             folder,
-            samples=samples,
-            concurrency=concurrency,
-            limit=limit,
-            timeout_s=run_timeout,
             executor=executor,
             ray_address=ray_address,
-            db=db,
-            blocklist=DEFAULT_BLOCKLIST + tuple(blocklist or ()),
-            on_result=progress,
-            judge=resolve_model(judge_model, base_url=base_url) if judge_model else None,
+            on_result=finished,
+            on_start=started,
+            **shared,
         )
-        console.print(f"evaluating {total} run(s) of {data.name} into {folder}", highlight=False)
+        console.print(
+            f"evaluating {progress.total} run(s) of {data.name} into {folder}"
+            + (f" ({progress.done} done before)" if progress.done else ""),
+            highlight=False,
+        )
         try:
             summary = asyncio.run(evaluation.run())
         except (EvalError, ValueError) as exc:
             raise CliError(str(exc)) from exc
+        for name, count in evaluation.set_aside.items():
+            if count:
+                console.print(
+                    f"{name}: {count} cut or repeated line(s) set aside in {name}{DAMAGED}",
+                    highlight=False,
+                )
         report = html or folder / "report.html"
-        write_html(summary, read_rows(folder / RESULTS), report)
+        write_html(
+            summary,
+            read_rows(folder / RESULTS),
+            report,
+            trajectories=folder / TRAJECTORIES,
+            questions={t.task_id: t.question for t in tasks},
+        )
         (folder / "summary.json").write_text(json.dumps(summary, indent=2))
         if json_out:
             sys.stdout.write(json.dumps(summary) + "\n")
         else:
             print_report(summary, console)
+            fallback = summary["plan_fallback"]
+            if fallback["runs"]:
+                console.print(
+                    f"plan_fallback: {fallback['runs']} run(s) answered as one subtask for want "
+                    f"of a valid plan, {fallback['correct']} of them right",
+                    highlight=False,
+                )
+        console.print(f"report: {report}", highlight=False)
+        return 0
+
+    def _compare(
+        data: EvalDataset,
+        spec: GraphSpec,
+        planners: list[str],
+        console: Console,
+        shared: dict[str, Any],
+        preflight: Callable[[], None],
+    ) -> int:
+        from workforce_graph.evaluation.compare import Comparison, planner_labels
+        from workforce_graph.evaluation.report import print_comparison, write_comparison_html
+        from workforce_graph.evaluation.runner import RESULTS, EvalError
+
+        labels = planner_labels(planners)
+        name = f"{data.name}-{topology.value}-compare-{'-'.join(labels)}"
+        folder = out or Path("evals") / _slug(name)
+        _check_out(folder)
+        tasks = data.tasks[:limit] if limit else data.tasks
+        keys = {(t.task_id, k) for t in tasks for k in range(samples)}
+        progress = Progress(
+            len(keys) * len(labels),
+            _already_done([folder / label / RESULTS for label in labels], keys),
+            concurrency=concurrency,
+        )
+        if progress.done < progress.total:
+            preflight()
+
+        def started(label: str, unit: Any) -> None:
+            console.print(f"{label}: {unit.task_id} #{unit.sample}: running", highlight=False)
+
+        def finished(label: str, row: dict[str, Any]) -> None:
+            console.print(
+                f"{label}: {row['task_id']} #{row['sample']}: {_verdict(row)} "
+                f"({row['duration_s']:.1f} s) · " + progress.finished(float(row["duration_s"])),
+                highlight=False,
+            )
+
+        comparison = Comparison.of_planners(
+            data, spec, planners, folder, on_result=finished, on_start=started, **shared
+        )
+        console.print(
+            f"comparing {len(labels)} planners ({', '.join(labels)}) on {progress.total} "
+            f"run(s) of {data.name} into {folder}"
+            + (f" ({progress.done} done before)" if progress.done else ""),
+            highlight=False,
+        )
+        try:
+            summary = asyncio.run(comparison.run())
+        except (EvalError, ValueError) as exc:
+            raise CliError(str(exc)) from exc
+        report = folder / "report.html"
+        if html:
+            write_comparison_html(summary, html)
+            report = html
+        if json_out:
+            sys.stdout.write(json.dumps(summary) + "\n")
+        else:
+            print_comparison(summary, console)
         console.print(f"report: {report}", highlight=False)
         return 0
 
     guard(debug, action, base_url=base_url)
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    """A run's end as its progress line says it: ``right`` or its failure kind; a right
+    answer of the one-subtask fallback is ``right, plan_fallback``."""
+    if not row["correct"]:
+        return str(row["failure"])
+    return "right, plan_fallback" if row.get("plan_fallback") else "right"
+
+
+def _check_out(folder: Path) -> None:
+    try:
+        # Here too, not only when the run opens it: a bad --out before the progress line.
+        output_folder(folder, holds="the evaluation")
+    except FolderError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _compared_planners(
+    compare: list[str] | None, planner_model: str | None, executor: str
+) -> list[str]:
+    """The distinct planners of ``--compare``, in order (none without it).
+
+    Raises:
+        CliError: Fewer than 2 distinct planners, ``--planner-model`` beside it, or Ray.
+    """
+    if not compare:
+        return []
+    if planner_model:
+        raise CliError(
+            "--compare sets the planner of each side; drop --planner-model (the other "
+            "roles' options apply to every side)"
+        )
+    planners = list(dict.fromkeys(p.strip() for p in compare if p.strip()))
+    if len(planners) < 2:
+        raise CliError("--compare needs at least 2 distinct planners: --compare A --compare B")
+    if executor != "local":
+        raise CliError("--compare runs its sides interleaved in one process: drop --executor ray")
+    return planners

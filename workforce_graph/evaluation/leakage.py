@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-__all__ = ["DEFAULT_BLOCKLIST", "LeakageGuard", "active_guard", "guarding"]
+__all__ = ["DEFAULT_BLOCKLIST", "LeakageGuard", "active_guard", "guarding", "leaked_questions"]
 
 DEFAULT_BLOCKLIST: tuple[str, ...] = (
     "huggingface.co",
@@ -90,3 +90,25 @@ class guarding:
     def __exit__(self, *exc: object) -> None:
         if self._token is not None:
             _GUARD.reset(self._token)
+
+
+def _texts(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _texts(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _texts(item)
+
+
+def leaked_questions(rows: Iterable[Mapping[str, Any]], questions: Iterable[str]) -> list[str]:
+    """The ``questions`` (a held-out split) whose text occurs in any training row.
+
+    The same guard as for web results, applied to training data: a held-out question
+    that a trained model saw, in a prompt or a completion, no longer measures what it
+    learned. Whitespace and case are ignored; every question counts, however short.
+    """
+    corpus = "\n".join(_norm(text) for row in rows for text in _texts(row))
+    return [q for q in questions if _norm(q) and _norm(q) in corpus]

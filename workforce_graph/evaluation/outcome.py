@@ -8,10 +8,14 @@ from typing import Any
 
 from workforce_graph.trajectory.format import FailureKind
 
-__all__ = ["FAILURE_KINDS", "run_failure"]
+__all__ = ["FAILURE_KINDS", "EvalFailure", "run_failure"]
 
-FAILURE_KINDS: tuple[FailureKind, ...] = (
+EvalFailure = FailureKind
+"""A failure kind of the evaluation: the trajectory format's."""
+
+FAILURE_KINDS: tuple[EvalFailure, ...] = (
     "no_plan",
+    "plan_fallback",
     "worker_failure",
     "timeout",
     "budget",
@@ -27,9 +31,9 @@ def run_failure(final: Mapping[str, Any] | None, crash: str | None) -> FailureKi
 
     ``crash`` is ``"timeout"`` for the per-task time limit, else the exception text.
     A run that stopped on a budget (turns, time, tool calls) is ``budget``; one whose
-    answer says subtasks failed is ``worker_failure``; one that could not plan is
-    ``no_plan``. Scoring decides between right and ``wrong_answer`` only when this is
-    ``None``.
+    answer says subtasks failed is ``worker_failure``; one that ended without a plan
+    (the one-subtask fallback turned off) is ``no_plan``. Scoring decides between right,
+    ``plan_fallback`` and ``wrong_answer`` only when this is ``None``.
     """
     if crash is not None:
         return "timeout" if crash == "timeout" else "crash"

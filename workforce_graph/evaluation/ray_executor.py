@@ -52,7 +52,7 @@ def _gather(
             unit = queue.pop(0)
             in_flight.append(
                 remote.remote(
-                    evaluation.graph,
+                    evaluation.graph.for_sample(unit.sample),  # its own seed when sampling
                     unit,
                     db,
                     evaluation.timeout_s,

@@ -5,12 +5,17 @@ An evaluation lives in one folder: ``eval.json`` (what is evaluated), ``results.
 outcome). Started again on the same folder, it runs only what has no result yet; a
 folder holding another evaluation is refused. Nothing is retried against the answer
 key: each (task, sample) runs once and its first result counts.
+
+Opening a folder heals it: a line cut by a kill mid-write (or a later row written onto
+it) is set aside in ``<file>.damaged``, so its run is made again and recorded once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -23,16 +28,46 @@ from workforce_graph.evaluation.graphs import GraphSpec
 from workforce_graph.evaluation.judge import judge_score
 from workforce_graph.evaluation.leakage import DEFAULT_BLOCKLIST
 from workforce_graph.evaluation.metrics import summarise
+from workforce_graph.evaluation.outcome import EvalFailure
 from workforce_graph.evaluation.scorer import extract_final_answer
 from workforce_graph.evaluation.unit import UnitRun, UnitSpec, run_unit
 from workforce_graph.folders import output_folder
 from workforce_graph.persistence import open_checkpointer
 from workforce_graph.trajectory.format import Outcome, Trajectory, append_trajectory
 
-__all__ = ["RESULTS", "TRAJECTORIES", "EvalError", "Evaluation", "read_rows", "score_run"]
+__all__ = [
+    "DAMAGED",
+    "RESULTS",
+    "TRAJECTORIES",
+    "EvalError",
+    "Evaluation",
+    "heal_jsonl",
+    "model_label",
+    "read_rows",
+    "score_run",
+]
 
 Executor = Literal["local", "ray"]
 RESULTS, TRAJECTORIES, RECORD = "results.jsonl", "trajectories.jsonl", "eval.json"
+DAMAGED = ".damaged"
+"""Suffix of the file beside ``results.jsonl`` or ``trajectories.jsonl`` that keeps the
+lines opening the folder set aside (``results.jsonl.damaged``)."""
+QUESTION_CHARS = 500
+"""How much of a question a result row keeps: enough to recognise it in a report,
+without copying a long GAIA prompt into every row."""
+
+
+def model_label(graph: GraphSpec) -> str:
+    """The model an evaluation runs, by name: the one given, else the default a run
+    resolves to (``$WORKFORCE_GRAPH_MODEL``, else ``local``), or ``custom`` for a
+    model built by a factory."""
+    from workforce_graph.models import DEFAULT_MODEL, MODEL_ENV
+
+    if graph.model:
+        return graph.model
+    if graph.model_factory is not None:
+        return "custom"
+    return os.environ.get(MODEL_ENV) or DEFAULT_MODEL
 
 
 class EvalError(RuntimeError):
@@ -47,32 +82,48 @@ def score_run(
     A run that did not answer completely (no plan, a failed subtask, a budget stop, a
     timeout, a crash) is wrong, of its kind, whatever its text; an answer is scored by
     the dataset's official rules on the text behind ``FINAL ANSWER:``.
+
+    The score is binary: 1.0 right (the dataset's score is 1), else 0.0; it is the
+    reward every export reads. A dataset's partial credit (a reasoning-gym verifier's
+    0.75) is kept as ``partial_score``, for information only. A run that fell back to
+    one subtask for want of a plan is scored on its answer; a wrong one is
+    ``plan_fallback``.
     """
     extracted = extract_final_answer(run.answer)
-    score, error = 0.0, run.error
+    partial: float | None = None
+    error = run.error
     if run.failure is None:
         try:
-            score = dataset.score(task, extracted)
+            partial = float(dataset.score(task, extracted))
         except Exception as exc:  # a verifier's bug must not stop the evaluation
             error = f"scorer failed: {type(exc).__name__}: {exc}"
-    correct = run.failure is None and score >= 1.0
-    wrong = "no_plan" if run.plan_fallback else "wrong_answer"
-    failure = run.failure or (None if correct else wrong)
+    if partial is not None and not math.isfinite(partial):
+        partial = None  # not JSON, and no score: the answer is wrong
+    correct = run.failure is None and partial is not None and partial >= 1.0
+    score = 1.0 if correct else 0.0
+    wrong: EvalFailure = "plan_fallback" if run.plan_fallback else "wrong_answer"
+    failure: EvalFailure | None = run.failure or (None if correct else wrong)
     trajectory = Trajectory.model_validate(run.trajectory)
     trajectory.outcome = Outcome(
-        score=1.0 if correct else score if run.failure is None else 0.0,
+        score=score,
         expected=task.answer,
         extracted=extracted,
-        failure=failure,  # type: ignore[arg-type]
+        failure=failure,
     )
     calls = trajectory.calls
-    row = {
+    question = task.question
+    if len(question) > QUESTION_CHARS:
+        question = question[: QUESTION_CHARS - 1] + "…"
+    row: dict[str, Any] = {
         "task_id": task.task_id,
         "sample": run.unit.sample,
         "family": task.family,
+        "question": question,
         "correct": correct,
-        "score": trajectory.outcome.score,
+        "score": score,
+        "partial_score": partial,
         "failure": failure,
+        "plan_fallback": run.plan_fallback,
         "extracted": extracted,
         "expected": task.answer,
         "error": error,
@@ -83,19 +134,88 @@ def score_run(
         "withheld": len(run.withheld),
         "trajectory_id": trajectory.trajectory_id,
     }
+    if task.data.get("display") is not None:
+        # What a reader should see as the expected answer (Game of 24's numbers, not "24").
+        row["display"] = str(task.data["display"])
     return row, trajectory
 
 
+def _run_key(row: Any) -> tuple[str, int] | None:
+    """The (task, sample) of a result row, or ``None`` for a line that is not one."""
+    if not isinstance(row, dict) or not isinstance(row.get("task_id"), str):
+        return None
+    sample = row.get("sample")
+    return (row["task_id"], sample) if isinstance(sample, int) else None
+
+
 def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The result rows of ``path``, the first of each (task, sample) only: its first
+    result is final. Lines that are not rows (cut by an interruption) are skipped."""
     if not path.exists():
         return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, int]] = set()
+    # Replacing undecodable bytes: a line cut inside a character fails as JSON below.
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError:
-            continue  # a line cut by an interruption: that run is redone
+            continue  # that run is redone
+        key = _run_key(row)
+        if key is not None and key not in seen:
+            seen.add(key)
+            rows.append(row)
     return rows
+
+
+Verdict = Literal["keep", "drop", "set aside"]
+
+
+def heal_jsonl(path: Path, judge: Callable[[dict[str, Any]], Verdict]) -> int:
+    """Make ``path`` whole JSON lines again; the number of lines set aside.
+
+    A line that is not a JSON object (cut by a kill mid-write, or a row written onto
+    such a line) is moved to ``<path>.damaged``, as is one that ``judge`` sets aside;
+    one it drops is removed; the rest stay, in order, each ending in a newline, so the
+    next row appended starts a line of its own. The file is replaced (atomically) only
+    when something changed.
+    """
+    if not path.exists():
+        return 0
+    temporary = path.with_name(path.name + ".healing")
+    set_aside: list[bytes] = []
+    changed = False
+    try:
+        with path.open("rb") as source, temporary.open("wb") as healed:
+            for raw in source:
+                line = raw.rstrip(b"\r\n")
+                changed |= not raw.endswith(b"\n")
+                if not line.strip():
+                    changed = True
+                    continue
+                try:
+                    value = json.loads(line)
+                except ValueError:  # not JSON, or a character cut in two
+                    value = None
+                verdict: Verdict = judge(value) if isinstance(value, dict) else "set aside"
+                if verdict == "keep":
+                    healed.write(line + b"\n")
+                    continue
+                changed = True
+                if verdict == "set aside":
+                    set_aside.append(line)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    if not changed:
+        temporary.unlink()
+        return 0
+    if set_aside:
+        # Kept before the file is replaced: a kill in between loses nothing.
+        with path.with_name(path.name + DAMAGED).open("ab") as damaged:
+            damaged.write(b"".join(line + b"\n" for line in set_aside))
+    os.replace(temporary, path)
+    return len(set_aside)
 
 
 @dataclass
@@ -115,9 +235,14 @@ class Evaluation:
     """Checkpointer: a SQLite path or ``postgresql://`` DSN (required with Ray)."""
     blocklist: tuple[str, ...] = DEFAULT_BLOCKLIST
     on_result: Callable[[dict[str, Any]], None] | None = None
+    on_start: Callable[[UnitSpec], None] | None = None
+    """Called as each run starts (local executor), e.g. to show which task is running."""
     judge: Any = None
     """An optional chat model judging answers, reported beside the official score."""
     eval_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    set_aside: dict[str, int] = field(default_factory=dict)
+    """Lines opening the folder set aside in ``<file>.damaged``, by file name (cut by a
+    kill mid-write, or a second result of a run)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -146,18 +271,36 @@ class Evaluation:
                     f"{stored.get('graph', {}).get('topology')}, model "
                     f"{stored.get('graph', {}).get('model')}); pass another --out"
                 )
-        record_path.write_text(json.dumps({**record, "eval_id": self.eval_id}, indent=2))
-        rows = read_rows(self.out_dir / RESULTS)
-        done = {(r["task_id"], r["sample"]) for r in rows}
-        # Trajectories written by a run whose result line was lost are dropped: it reruns.
-        path = self.out_dir / TRAJECTORIES
-        if path.exists():
-            kept = [
-                line
-                for line in path.read_text(encoding="utf-8").splitlines()
-                if _done_line(line, done)
-            ]
-            path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        # The sampling is written out for readers even when greedy; it is compared through
+        # the graph's record, which names it only when set (old folders keep resuming).
+        sampling = {"temperature": self.graph.temperature, "seed": self.graph.seed}
+        record_path.write_text(
+            json.dumps({**record, **sampling, "eval_id": self.eval_id}, indent=2)
+        )
+        rows: list[dict[str, Any]] = []
+        done: set[tuple[str, int]] = set()
+
+        def result(row: dict[str, Any]) -> Verdict:
+            key = _run_key(row)
+            if key is None or key in done:
+                return "set aside"  # not a row, or a second result: the first is final
+            done.add(key)
+            rows.append(row)
+            return "keep"
+
+        self.set_aside = {RESULTS: heal_jsonl(self.out_dir / RESULTS, result)}
+        # One trajectory per result row: a run whose result line was lost reruns and is
+        # recorded again, so its earlier trajectory goes.
+        recorded = {str(r.get("trajectory_id")) for r in rows}
+
+        def trajectory(line: dict[str, Any]) -> Verdict:
+            trajectory_id = str(line.get("trajectory_id"))
+            if trajectory_id not in recorded:
+                return "drop"
+            recorded.discard(trajectory_id)
+            return "keep"
+
+        self.set_aside[TRAJECTORIES] = heal_jsonl(self.out_dir / TRAJECTORIES, trajectory)
         return rows
 
     def units(self, done: Iterable[tuple[str, int]]) -> list[UnitSpec]:
@@ -177,9 +320,42 @@ class Evaluation:
             if (task.task_id, sample) not in finished
         ]
 
+    def open(self) -> tuple[list[dict[str, Any]], list[UnitSpec]]:
+        """Open the folder (refusing another evaluation's); the rows already done and
+        the runs still to make, in task order."""
+        rows = self._open()
+        return rows, self.units((r["task_id"], r["sample"]) for r in rows)
+
+    def graph_for(self, sample: int, saver: Any, built: dict[int, Any]) -> Any:
+        """The compiled graph of ``sample``, built once into ``built``: one graph for
+        all samples, unless the run samples with a seed per sample."""
+        key = sample if self.graph.sampling else 0
+        if key not in built:
+            built[key] = self.graph.for_sample(sample).build(saver)
+        return built[key]
+
+    async def execute(self, unit: UnitSpec, graph: Any) -> dict[str, Any]:
+        """Make one run on ``graph`` and store its result; the result row."""
+        if self.on_start is not None:
+            self.on_start(unit)
+        run = await run_unit(
+            graph,
+            unit,
+            topology=self.graph.topology,
+            timeout_s=self.timeout_s,
+            blocklist=self.blocklist,
+        )
+        # In a thread: a judge's model call must not stall the other runs.
+        return await asyncio.to_thread(self._store, run, self._tasks_by_id())
+
+    def _tasks_by_id(self) -> dict[str, EvalTask]:
+        return {t.task_id: t for t in self.tasks}
+
     def _store(self, run: UnitRun, tasks: dict[str, EvalTask]) -> dict[str, Any]:
         task = tasks[run.unit.task_id]
         row, trajectory = score_run(self.dataset, task, run)
+        row["temperature"] = self.graph.temperature
+        row["seed"] = self.graph.sample_seed(run.unit.sample)
         if self.judge is not None and trajectory.outcome is not None:
             verdict = judge_score(self.judge, task.question, task.answer, row["extracted"])
             row["judge_score"] = trajectory.outcome.judge_score = verdict
@@ -193,9 +369,8 @@ class Evaluation:
 
     async def run(self) -> dict[str, Any]:
         """Run what is not done yet; return the summary over every task."""
-        rows = self._open()
-        pending = self.units((r["task_id"], r["sample"]) for r in rows)
-        by_id = {t.task_id: t for t in self.tasks}
+        rows, pending = self.open()
+        by_id = self._tasks_by_id()
         if self.executor == "ray":
             from workforce_graph.evaluation.ray_executor import run_on_ray
 
@@ -207,28 +382,19 @@ class Evaluation:
                 pass  # set up the tables once, before the workers race to
             rows.extend(await run_on_ray(self, pending, lambda run: self._store(run, by_id)))
         else:
-            rows.extend(await self._run_local(pending, by_id))
+            rows.extend(await self._run_local(pending))
         return self.summary(rows)
 
-    async def _run_local(
-        self, pending: list[UnitSpec], by_id: dict[str, EvalTask]
-    ) -> list[dict[str, Any]]:
+    async def _run_local(self, pending: list[UnitSpec]) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         gate = asyncio.Semaphore(self.concurrency)
         async with open_checkpointer(self.db or "memory") as saver:
-            graph = self.graph.build(saver)
+            built: dict[int, Any] = {}
 
             async def one(unit: UnitSpec) -> None:
                 async with gate:
-                    run = await run_unit(
-                        graph,
-                        unit,
-                        topology=self.graph.topology,
-                        timeout_s=self.timeout_s,
-                        blocklist=self.blocklist,
-                    )
-                    # In a thread: a judge's model call must not stall the other runs.
-                    rows.append(await asyncio.to_thread(self._store, run, by_id))
+                    graph = self.graph_for(unit.sample, saver, built)
+                    rows.append(await self.execute(unit, graph))
 
             async with asyncio.TaskGroup() as group:
                 for unit in pending:
@@ -242,19 +408,24 @@ class Evaluation:
             tasks=[{"task_id": t.task_id, "family": t.family} for t in self.tasks],
             samples=self.samples,
         )
+        # Of the runs the denominator counts: each (task, sample) once.
+        tasks = {t.task_id for t in self.tasks}
+        fallbacks = [
+            r
+            for r in rows
+            if r.get("plan_fallback") and r["task_id"] in tasks and r["sample"] < self.samples
+        ]
         return {
             "dataset": self.dataset.name,
             "topology": self.graph.topology,
-            "model": self.graph.model or "default",
+            "model": model_label(self.graph),
             "role_models": self.graph.role_models,
             "executor": self.executor,
+            "temperature": self.graph.temperature,
+            "seed": self.graph.seed,
             **summary,
+            "plan_fallback": {
+                "runs": len(fallbacks),
+                "correct": sum(1 for r in fallbacks if r.get("correct")),
+            },
         }
-
-
-def _done_line(line: str, done: set[tuple[str, int]]) -> bool:
-    try:
-        meta = json.loads(line).get("meta", {})
-    except json.JSONDecodeError:
-        return False
-    return (meta.get("task_id"), meta.get("sample")) in done

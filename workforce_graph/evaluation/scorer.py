@@ -38,13 +38,25 @@ _MARKER = re.compile(r"final\s+answer\s*:", re.IGNORECASE)
 
 
 def extract_final_answer(text: str | None) -> str:
-    """The text behind the last ``FINAL ANSWER:`` (to the end of its line), else the
-    whole reply stripped; markdown emphasis around it is removed."""
+    """The answer a reply gives: the first line of text after its last ``FINAL ANSWER:``.
+
+    That is the rest of the marker's line, or, when the marker ends its line (models
+    often write ``FINAL ANSWER:`` and the answer below it), the next line that is not
+    blank; later lines are not part of it. Markdown emphasis around it is removed. A
+    reply without the marker is its whole text, stripped.
+
+    Example:
+        >>> extract_final_answer("Thoughts. FINAL ANSWER: 42")
+        '42'
+        >>> extract_final_answer("FINAL ANSWER:\\n\\n**42**\\nbecause 6 x 7")
+        '42'
+    """
     if not text:
         return ""
     matches = list(_MARKER.finditer(text))
     if not matches:
         return text.strip()
+    # Stripped first, so a marker that ends its line takes the next non-blank line.
     tail = text[matches[-1].end() :].strip()
     line = tail.splitlines()[0] if tail else ""
     return line.strip().strip("*_`").strip()

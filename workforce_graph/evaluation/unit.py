@@ -14,7 +14,7 @@ from typing import Any
 
 from workforce_graph.evaluation.leakage import DEFAULT_BLOCKLIST, LeakageGuard, guarding
 from workforce_graph.evaluation.outcome import run_failure
-from workforce_graph.trajectory.format import Trajectory
+from workforce_graph.trajectory.format import FailureKind, Trajectory
 from workforce_graph.trajectory.recorder import TrajectoryRecorder
 
 __all__ = ["UnitRun", "UnitSpec", "run_unit"]
@@ -39,15 +39,15 @@ class UnitRun:
 
     unit: UnitSpec
     answer: str | None
-    failure: str | None
+    failure: FailureKind | None
     """A failure kind from :func:`run_failure`, or ``None`` when the run answered."""
     error: str | None
     duration_s: float
     trajectory: dict[str, Any]
     withheld: list[str]
     plan_fallback: bool = False
-    """No valid plan came, so the request ran as one subtask (a wrong answer then counts
-    as ``no_plan``)."""
+    """No valid plan came, so the request ran as one subtask: the answer is scored like
+    any other, and a wrong one counts as ``plan_fallback``."""
 
 
 async def _final(graph: Any, unit: UnitSpec, config: dict[str, Any]) -> dict[str, Any]:

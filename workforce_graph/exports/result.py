@@ -1,4 +1,9 @@
-"""What an export returns: its rows and an account of everything it left out."""
+"""What an export returns: its rows and an account of everything it left out.
+
+An export that yields no row says why in :attr:`ExportResult.empty_reason` (what was
+read, why none qualified, what to try); ``workforce-graph export`` then writes no file
+and exits 2 with that line, instead of leaving an empty file that looks like success.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,18 @@ from typing import Any
 
 from workforce_graph.trajectory.format import ModelCall
 
-__all__ = ["ExportResult", "completion_text"]
+__all__ = ["SAMPLING_HINT", "ExportError", "ExportResult", "completion_text"]
+
+SAMPLING_HINT = (
+    "sample more runs per task at a temperature above 0, e.g. "
+    "workforce-graph eval DATASET --samples 4 --temperature 0.7"
+)
+"""What to try when the runs of a task all scored alike: greedy decoding repeats one
+run, so only sampled runs can differ."""
+
+
+class ExportError(ValueError):
+    """The input cannot be exported as asked; the message says why and what to do."""
 
 
 @dataclass
@@ -20,6 +36,8 @@ class ExportResult:
     """Why trajectories, groups or rows were left out, with how many: nothing is
     dropped silently."""
     stats: dict[str, Any] = field(default_factory=dict)
+    empty_reason: str | None = None
+    """Set when there are no rows: why none qualified and what to try, in one line."""
 
     def write(self, path: str | Path) -> None:
         """Write the rows as JSONL (the folder is created if missing)."""

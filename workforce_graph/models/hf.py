@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 from langchain_core.callbacks import (
     CallbackManagerForLLMRun,
 )
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
@@ -174,6 +174,14 @@ class ChatTransformers(BaseChatModel):
             "max_new_tokens": self.max_new_tokens,
             "constrained": self.constrained,
         }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        # The directory names the model: without it a trajectory's calls record no model,
+        # and exports could not tell a trained planner's runs from the base model's.
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "transformers"
+        params["ls_model_name"] = self.model_path
+        return params
 
     def _generate(
         self,

@@ -10,10 +10,17 @@ a prompt evaluated in two pieces differ in the last bits from those of the same 
 evaluated at once, so greedy decoding gave different text for the same messages
 depending on what ran before. Evaluated from scratch, with the same batch size and
 thread count, a prompt gives the same text in every call and every process.
+
+Loaded models are freed by :func:`close_models`, registered with :mod:`atexit`. Left to
+the garbage collector, a ``Llama`` could be finalised during interpreter teardown, after
+``llama_cpp``'s module globals had been cleared: a run with a ``gguf:`` or ``hf:``
+planner beside the bundled model ended with an ``Exception ignored in: Llama.__del__
+... TypeError`` traceback after its answer. ``atexit`` handlers run before teardown.
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
 import threading
@@ -34,6 +41,7 @@ __all__ = [
     "LoadedModel",
     "LocalModelError",
     "bundled_model_path",
+    "close_models",
     "env_n_ctx",
     "env_threads",
     "load_model",
@@ -119,14 +127,50 @@ def bundled_model_path() -> Path:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class LoadedModel:
     llama: Llama
     lock: threading.Lock
+    closed: bool = False
+    """Freed by :func:`close_models`: a completion on it would touch freed memory."""
 
 
 _MODELS: dict[tuple[str, int, int, bool], LoadedModel] = {}
 _MODELS_LOCK = threading.Lock()
+
+
+def close_models() -> int:
+    """Free every loaded llama.cpp model now; the next :func:`load_model` loads anew.
+
+    Runs at exit (registered when this module is imported), before the interpreter
+    clears module globals (see the module docstring). A model whose completion is still
+    running in another thread is left loaded: freeing it under the running decode would
+    crash the process, which is worse than a message at exit.
+
+    Returns:
+        How many models were freed.
+
+    Example:
+        >>> close_models()  # doctest: +SKIP
+        1
+    """
+    with _MODELS_LOCK:
+        loaded = list(_MODELS.values())
+        _MODELS.clear()
+    freed = 0
+    for model in loaded:
+        if not model.lock.acquire(blocking=False):
+            continue
+        try:
+            model.closed = True
+            model.llama.close()
+            freed += 1
+        finally:
+            model.lock.release()
+    return freed
+
+
+atexit.register(close_models)
 
 
 def load_model(
@@ -185,9 +229,14 @@ def run_completion(loaded: LoadedModel, params: dict[str, Any]) -> Any:
     """One ``create_chat_completion`` on a fresh KV cache, holding the model's lock.
 
     Raises:
-        LocalModelError: The prompt does not fit in the context.
+        LocalModelError: The prompt does not fit in the context, or the model was freed
+            by :func:`close_models`.
     """
     with loaded.lock:
+        if loaded.closed:
+            raise LocalModelError(
+                "the llama.cpp model was freed by close_models(); load it again with load_model"
+            )
         # No prompt-prefix reuse: see the module docstring (reproducible greedy output).
         loaded.llama.reset()  # type: ignore[no-untyped-call]
         try:

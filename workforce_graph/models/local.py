@@ -22,7 +22,8 @@ How it works:
   constrained by grammars compiled from JSON schemas: see
   :mod:`workforce_graph.models.llama_protocol`.
 
-Loaded models stay in memory until the process ends.
+Loaded models stay in memory until the process exits or
+:func:`~workforce_graph.models.llama_runtime.close_models` frees them.
 
 Example:
     >>> from workforce_graph.models.local import local_chat_model
@@ -197,6 +198,8 @@ class ChatLocalLlama(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        if self._loaded.closed:  # freed by close_models(): a later call loads it again
+            self._loaded = load_model(self.model_path, self.n_ctx, self.n_threads, self.logprobs)
         stop = stop if stop is not None else self.stop
         params, tool_mode = _completion_request(self._sampling_params(), stop, messages, kwargs)
         if self.logprobs:

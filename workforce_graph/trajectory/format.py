@@ -33,7 +33,11 @@ __all__ = [
 FORMAT: Final = "workforce-graph/trajectory"
 FORMAT_VERSION = 1
 
-FailureKind = Literal["no_plan", "worker_failure", "timeout", "budget", "crash", "wrong_answer"]
+FailureKind = Literal[
+    "no_plan", "plan_fallback", "worker_failure", "timeout", "budget", "crash", "wrong_answer"
+]
+"""How a run was wrong; ``plan_fallback``: the planner gave no valid plan, the request ran
+as one subtask, and that answer was wrong."""
 
 
 class TrajectoryFormatError(ValueError):

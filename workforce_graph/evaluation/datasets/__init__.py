@@ -1,10 +1,12 @@
-"""Evaluation datasets: GAIA folders, plain JSONL, Game of 24, reasoning-gym."""
+"""Evaluation datasets: GAIA folders, plain JSONL, Game of 24, reasoning-gym, the generated
+curriculum."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from workforce_graph.evaluation.datasets.base import DatasetError, EvalDataset, EvalTask
+from workforce_graph.evaluation.datasets.curriculum import load_curriculum
 from workforce_graph.evaluation.datasets.gaia import load_gaia
 from workforce_graph.evaluation.datasets.game24 import check_24, load_game24
 from workforce_graph.evaluation.datasets.jsonl import load_jsonl
@@ -15,6 +17,7 @@ __all__ = [
     "EvalDataset",
     "EvalTask",
     "check_24",
+    "load_curriculum",
     "load_dataset",
     "load_gaia",
     "load_game24",
@@ -24,14 +27,21 @@ __all__ = [
 
 
 def load_dataset(spec: str, *, size: int = 50) -> EvalDataset:
-    """``game24``, ``reasoning-gym:TASK``, a ``.jsonl`` file or a GAIA folder.
+    """``game24``, ``reasoning-gym:TASK``, ``curriculum:SEED``, a ``.jsonl`` file or a GAIA
+    folder.
 
     Args:
         spec: What to evaluate on.
-        size: Tasks per reasoning-gym task (procedural sets have no fixed size).
+        size: Tasks per reasoning-gym task or per curriculum family (procedural sets have
+            no fixed size).
     """
     if spec == "game24":
         return load_game24()
+    if spec == "curriculum" or spec.startswith("curriculum:"):
+        seed = spec.partition(":")[2] or "0"
+        if not seed.isdigit():
+            raise DatasetError(f"curriculum:SEED takes a whole number, not {seed!r}")
+        return load_curriculum(size, seed=int(seed))
     if spec.startswith("reasoning-gym:"):
         return load_reasoning_gym(spec.split(":", 1)[1], size=size)
     path = Path(spec)
@@ -41,5 +51,5 @@ def load_dataset(spec: str, *, size: int = 50) -> EvalDataset:
         return load_jsonl(path)
     raise DatasetError(
         f"{spec!r} is not a dataset: give a GAIA folder, a .jsonl file of question/answer "
-        "rows, 'game24' or 'reasoning-gym:TASK'"
+        "rows, 'game24', 'reasoning-gym:TASK' or 'curriculum:SEED'"
     )

@@ -94,7 +94,7 @@ def load_game24(text: str | None = None) -> EvalDataset:
             ),
             answer="24",
             family="game24",
-            data={"numbers": numbers},
+            data={"numbers": numbers, "display": " ".join(map(str, numbers)) + " → 24"},
         )
         for index, numbers in enumerate(puzzles)
     ]

@@ -1,5 +1,6 @@
-"""A plain JSONL of question/answer rows (``id``, ``family``/``level`` and ``file``
-optional), scored with GAIA's rules."""
+"""A plain JSONL of question/answer rows (``id``, ``family``/``level``, ``file``,
+``display``, ``expected_worker`` and ``expected_capabilities`` optional), scored with
+GAIA's rules."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from workforce_graph.evaluation.datasets.base import DatasetError, EvalDataset, 
 from workforce_graph.evaluation.scorer import GAIA_ANSWER_FORMAT
 
 __all__ = ["load_jsonl"]
+
+_DATA_FIELDS = ("display", "expected_worker", "expected_capabilities")
 
 
 def _first(row: dict[str, object], *keys: str) -> object:
@@ -45,6 +48,8 @@ def load_jsonl(path: str | Path) -> EvalDataset:
                 answer=str(answer),
                 family=str(_first(row, "family", "level", "Level") or ""),
                 files=(str(source.parent / str(file)),) if file else (),
+                # What a comparison and a report read beside the answer, when a row has it.
+                data={k: row[k] for k in _DATA_FIELDS if row.get(k) is not None},
             )
         )
     if len({t.task_id for t in tasks}) != len(tasks):
