@@ -85,6 +85,7 @@ async def warm_start(
         dirs,
         topology="flow",
         temperature=args.temperature,
+        model=args.model,
         options={"max_turns": args.max_turns},
     )
     rows = sft_rows(trajectories)

@@ -92,6 +92,7 @@ async def owl_loop(args: argparse.Namespace) -> dict[str, Any]:
         [args.out / f"rollouts-{sample}" for sample in range(args.samples)],
         topology="workforce",
         temperature=args.temperature,
+        model=args.model,
     )
     timings["rollouts"] = time.perf_counter() - started
     sft, dpo = sft_rows(trajectories), dpo_rows(trajectories)

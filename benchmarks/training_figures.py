@@ -21,21 +21,8 @@ __all__ = [
     "first_plan_valid",
     "print_before_after",
     "sampled_rollouts",
-    "sampling_local",
     "scored",
 ]
-
-
-def sampling_local(seed: int, temperature: float) -> Any:
-    """A factory of the local model sampling at ``temperature`` with ``seed`` (picklable
-    enough for the evaluation runner: it builds the model in the process that runs)."""
-
-    def build() -> Any:
-        from workforce_graph.models.local import local_chat_model
-
-        return local_chat_model(temperature=temperature, seed=seed)
-
-    return build
 
 
 async def sampled_rollouts(
@@ -44,18 +31,21 @@ async def sampled_rollouts(
     *,
     topology: Topology,
     temperature: float,
+    model: str | None = "local",
     options: dict[str, Any] | None = None,
 ) -> list[Trajectory]:
-    """One run of every question per directory, the local model sampling with seed 1, 2,
-    ...; a directory that already holds its runs is resumed, not redone."""
+    """One run of every question per directory, every role's ``model`` sampling at
+    ``temperature`` with seed 1, 2, ...; a directory that already holds its runs is
+    resumed, not redone."""
     for sample, directory in enumerate(out_dirs):
         await Evaluation(
             dataset=dataset,
             graph=GraphSpec(
                 topology=topology,
-                model="local",
-                model_factory=sampling_local(sample + 1, temperature),
+                model=model,
                 options=options or {},
+                temperature=temperature,
+                seed=sample + 1,
             ),
             out_dir=directory,
         ).run()

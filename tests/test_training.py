@@ -35,7 +35,7 @@ PLAN = {
         {"id": "s1", "description": "Compute 6 times 7.", "capabilities": ["reasoning"]},
     ]
 }
-QUICK = {"device": "cpu", "save_steps": 0, "progress": False, "grad_accum": 1}
+QUICK: dict[str, Any] = {"device": "cpu", "save_steps": 0, "progress": False, "grad_accum": 1}
 
 # Real training steps on a busy 2-core machine can take a minute each.
 pytestmark = pytest.mark.timeout(1800)
@@ -179,12 +179,24 @@ def test_dpo_with_lora_through_the_cli(
     rows.write_text(json.dumps(pair) + "\n" + json.dumps(pair) + "\n")
     args = ["train", "dpo", "--data", str(rows), "--base", str(base), "--lora"]
     args += ["--out", str(tmp_path / "dpo"), "--lr", "5e-4", "--max-steps", "3"]
-    args += ["--batch-size", "2", "--grad-accum", "1", "--device", "cpu", "--save-steps", "0"]
+    args += ["--batch-size", "2", "--grad-accum", "1", "--device", "cpu"]
     with pytest.raises(SystemExit) as exited:
         main([*args, "--quiet", "--json"])
     assert exited.value.code == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["steps"] == 3
+    assert summary["steps"] == 3 and (summary["rows"], summary["rows_seen"]) == (2, 2)
+    # No checkpoint unless --save-steps asks: nothing to resume from a finished run.
+    assert not list((tmp_path / "dpo").glob("checkpoint-*"))
+    # TRL's reward margin and accuracy are the figures' reward, per step; DPO has no KL.
+    figures = json.loads((tmp_path / "dpo" / "loop.json").read_text())["figures"]
+    assert [f["step"] for f in figures] == [1, 2, 3]
+    assert [f["loss"] for f in figures] == pytest.approx(
+        [summary["first_loss"], figures[1]["loss"], summary["last_loss"]]
+    )
+    assert all(f["reward"] is not None and f["kl"] is None for f in figures)
+    assert figures[0]["reward"] == pytest.approx(0.0, abs=1e-6)  # the policy is the reference
+    assert "reward_accuracy" in figures[-1]["extra"]
+    assert "DPO reward accuracy" in (tmp_path / "dpo" / "report.html").read_text()
     assert summary["last_loss"] < summary["first_loss"] == pytest.approx(math.log(2), abs=1e-3)
     saved = json.loads((tmp_path / "dpo" / "config.json").read_text())
     assert saved["model_type"] == "llama"  # the adapter was merged into a plain model
@@ -218,6 +230,9 @@ def test_flow_grpo_raises_rewarded_turns_and_lowers_the_others(
     assert len(result.losses) == 3 and all(math.isfinite(loss) for loss in result.losses)
     assert result.losses[-1] < result.losses[0]
     assert not (result.out / "adapter_config.json").exists()  # with LoRA: merged, plain
+    figures = json.loads((result.out / "loop.json").read_text())["figures"]
+    assert [f["loss"] for f in figures] == result.losses
+    assert all(f["kl"] is not None for f in figures)  # Flow-GRPO logs its KL term
     assert _completion_logp(result.out, good) > _completion_logp(base, good)
     assert _completion_logp(result.out, bad) < _completion_logp(base, bad)
 

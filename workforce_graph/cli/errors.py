@@ -26,7 +26,8 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 answered; 1 answered but incomplete (a subtask failed or no valid plan), "
+    "Exit codes: 0 answered (a plan-fallback answer too, and it says so); 1 answered but "
+    "incomplete (a subtask failed, or no valid plan with --no-plan-fallback), "
     "or an unexpected error; 2 usage or configuration error (bad option, unknown model, "
     "missing API key, unreachable model server, unreadable file, unusable --db); "
     "130 interrupted (Ctrl-C, or no reply to a plan review), 143 stopped by SIGTERM: "

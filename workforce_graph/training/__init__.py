@@ -10,19 +10,32 @@ from __future__ import annotations
 
 from workforce_graph.training.base_model import BaseModelError, resolve_base_model
 from workforce_graph.training.flow_grpo import FlowGrpoLoss, train_flow_grpo
-from workforce_graph.training.options import TrainingError, TrainOptions, TrainResult
+from workforce_graph.training.flow_loop import FlowGrpoLoop, IterationReport, run_flow_grpo_loop
+from workforce_graph.training.options import (
+    TrainingError,
+    TrainingStopped,
+    TrainOptions,
+    TrainResult,
+)
 from workforce_graph.training.owl_stages import train_dpo, train_sft
+from workforce_graph.training.progress import Figures, ProgressLog
 from workforce_graph.training.rows import RowFormatError, read_rows
 
 __all__ = [
     "BaseModelError",
+    "Figures",
+    "FlowGrpoLoop",
     "FlowGrpoLoss",
+    "IterationReport",
+    "ProgressLog",
     "RowFormatError",
     "TrainOptions",
     "TrainResult",
     "TrainingError",
+    "TrainingStopped",
     "read_rows",
     "resolve_base_model",
+    "run_flow_grpo_loop",
     "train_dpo",
     "train_flow_grpo",
     "train_sft",

@@ -11,14 +11,20 @@ lr 1e-6, clip 0.2, KL 0.001 to the reference, one epoch.
 
 from __future__ import annotations
 
-import time
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workforce_graph.folders import output_folder
-from workforce_graph.training.model_io import finish, load_for_training, lora_config, silence
+from workforce_graph.training.model_io import (
+    load_for_training,
+    lora_config,
+    quiet_libraries,
+    resume_point,
+    run_trainer,
+)
 from workforce_graph.training.options import (
     TrainOptions,
     TrainResult,
@@ -82,6 +88,7 @@ def train_flow_grpo(
     options: TrainOptions | None = None,
     loss: FlowGrpoLoss | None = None,
     reference: str | None = None,
+    stop: threading.Event | None = None,
 ) -> TrainResult:
     """One Flow-GRPO update of the policy ``base`` on ``rows``; the model goes to ``out``.
 
@@ -93,6 +100,8 @@ def train_flow_grpo(
         loss: Clip range and KL weight (AgentFlow's by default).
         reference: The model the KL term keeps close to (the policy before the first
             iteration); ``None`` means ``base`` itself.
+        stop: Set from another thread to end training after its current step
+            (:class:`~workforce_graph.training.options.TrainingStopped`, nothing saved).
 
     Returns:
         The updated model's directory, the logged losses and the throughput.
@@ -103,53 +112,58 @@ def train_flow_grpo(
     loss = loss or FlowGrpoLoss()
     checked = check_rows(((f"row {i + 1}", row) for i, row in enumerate(rows)), "flow-grpo")
     out = output_folder(out, holds="the model")
+    resume_point(out, options)
     device = pick_device(options.device)
-    model, tokenizer, base_path = load_for_training(base, device)
-    model = model.to(device)
-    encoded = [encode_row(tokenizer, row, options.max_length) for row in checked]
-    old = _completion_logps(model, encoded, device, options.batch_size)
-    ref = old
-    if loss.kl_coef and reference is not None and reference != base:
-        ref_model, _, _ = load_for_training(reference, device)
-        ref = _completion_logps(ref_model.to(device), encoded, device, options.batch_size)
-        del ref_model
-    if options.lora:
-        from peft import get_peft_model
+    # Warnings and loading bars of the libraries would drown the training bar.
+    with quiet_libraries():
+        model, tokenizer, base_path = load_for_training(base, device)
+        model = model.to(device)
+        encoded = [encode_row(tokenizer, row, options.max_length) for row in checked]
+        old = _completion_logps(model, encoded, device, options.batch_size)
+        ref = old
+        if loss.kl_coef and reference is not None and reference != base:
+            ref_model, _, _ = load_for_training(reference, device)
+            ref = _completion_logps(ref_model.to(device), encoded, device, options.batch_size)
+            del ref_model
+        if options.lora:
+            from peft import get_peft_model
 
-        model = get_peft_model(model, lora_config(options))
-    dataset = [
-        {
-            "input_ids": ids,
-            "start": start,
-            "old": old[i],
-            "ref": ref[i],
-            "advantage": row["advantage"],
-        }
-        for i, ((ids, start), row) in enumerate(zip(encoded, checked, strict=True))
-    ]
-    arguments = TrainingArguments(
-        **trainer_arguments(options, out, device), remove_unused_columns=False
-    )
-    trainer = _FlowGrpoTrainer(
-        model=model,
-        args=arguments,
-        train_dataset=dataset,
-        data_collator=_Collator(tokenizer.pad_token_id or 0),
-        processing_class=tokenizer,
-        loss_settings=loss,
-    )
-    silence(trainer, options)
-    started = time.perf_counter()
-    trainer.train()
-    return finish(
-        trainer,
-        tokenizer,
-        Path(out),
-        kind="flow-grpo",
-        base=base_path,
-        rows=len(checked),
-        started=started,
-    )
+            model = get_peft_model(model, lora_config(options))
+        dataset = [
+            {
+                "input_ids": ids,
+                "start": start,
+                "old": old[i],
+                "ref": ref[i],
+                "advantage": row["advantage"],
+            }
+            for i, ((ids, start), row) in enumerate(zip(encoded, checked, strict=True))
+        ]
+        arguments = TrainingArguments(
+            **trainer_arguments(options, out, device), remove_unused_columns=False
+        )
+        trainer = _FlowGrpoTrainer(
+            model=model,
+            args=arguments,
+            train_dataset=dataset,
+            data_collator=_Collator(tokenizer.pad_token_id or 0),
+            processing_class=tokenizer,
+            loss_settings=loss,
+        )
+        return run_trainer(
+            trainer,
+            tokenizer,
+            out,
+            kind="flow-grpo",
+            base=base_path,
+            rows=len(checked),
+            options=options,
+            settings={
+                "reference": str(reference or base),
+                **{f"loss_{k}": v for k, v in asdict(loss).items()},
+            },
+            stop=stop,
+        )
 
 
 def _completion_logps(

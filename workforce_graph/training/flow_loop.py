@@ -1,39 +1,51 @@
 """Flow-GRPO on-policy, in the flow: roll out, score, build rows, update, repeat.
 
 Each iteration runs the dataset's questions ``rollouts`` times through the flow topology
-with the current planner (``hf:`` with sampling; the other roles keep their models),
-scores every run with the evaluation's scorer (the recorder writes the trajectories),
-turns them into flow-grpo rows (the outcome broadcast to every planner turn, advantages
-normalised within each question's group; groups whose rewards do not vary are dropped
-and counted) and updates the planner with
-:func:`~workforce_graph.training.flow_grpo.train_flow_grpo`, the KL term holding it
-near the starting model. An iteration whose groups all had equal rewards has no signal:
-the planner is kept and the report says so.
+with the current planner (``hf:`` with sampling, by default under the decision schema's
+grammar; the other roles keep their models), scores every run with the evaluation's
+scorer (the recorder writes the trajectories), turns them into flow-grpo rows (the
+outcome broadcast to every planner turn, advantages normalised within each question's
+group; groups whose rewards do not vary are dropped and counted) and updates the planner
+with :func:`~workforce_graph.training.flow_grpo.train_flow_grpo`, the KL term holding it
+near the reference (the starting model unless another is given). An iteration whose
+groups all had equal rewards has no signal: the planner is kept and the report says so.
+With a held-out dataset, the planner after each iteration answers it once (greedy).
 
-Every iteration lives in ``OUT/iter-K/`` (``rollouts/`` is a resumable evaluation,
-``model/`` the updated planner), so an interrupted loop continues where it stopped.
+Every iteration lives in ``OUT/iter-K/`` (``rollouts/`` and ``held-out/`` are resumable
+evaluations, ``model/`` the updated planner, finished once its ``training.json`` is
+written), so an interrupted loop continues where it stopped: finished rollouts are kept
+and trained iterations are not trained again. ``OUT/loop.json`` and ``OUT/report.html``
+hold every iteration's figures (:mod:`workforce_graph.training.progress`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import statistics
+import sys
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from workforce_graph.folders import output_folder
 from workforce_graph.training.base_model import resolve_base_model
 from workforce_graph.training.flow_grpo import FLOW_GRPO_DEFAULTS, FlowGrpoLoss, train_flow_grpo
+from workforce_graph.training.model_io import quiet_libraries
 from workforce_graph.training.options import TrainOptions
+from workforce_graph.training.progress import LOOP_FILE, Figures, ProgressLog
 
 __all__ = ["FlowGrpoLoop", "IterationReport", "run_flow_grpo_loop"]
+
+_DROPPED_GROUP = "group with rewards that do not vary"
 
 
 @dataclass(frozen=True, kw_only=True)
 class FlowGrpoLoop:
-    """The on-policy loop's settings (AgentFlow: 8 rollouts, train temperature 0.7)."""
+    """The on-policy loop's settings (AgentFlow: 8 rollouts, temperature 0.7, 3 turns)."""
 
     iterations: int = 2
     rollouts: int = 8
@@ -45,11 +57,24 @@ class FlowGrpoLoop:
     topology: str = "flow"
     model: str | None = None
     """Model of every other role (default: the project's default, ``local``)."""
+    max_turns: int = 3
+    """Turns of the flow per rollout; AgentFlow trains with at most 3 (``graph_options``
+    may still set ``max_turns``, and wins)."""
     concurrency: int = 1
+    """Rollouts at once."""
     timeout_s: float = 600.0
     normalise: str = "trajectories"
+    rollout_grammar: bool = True
+    """Decode the planner's rollouts under its decision schema (``hf:DIR?constrained=1``).
+
+    The samples then come from the policy renormalised over the tokens the grammar allows,
+    while the update scores them under the unmasked policy: a biased, off-policy estimate
+    (docs/training.md, "Rollouts under the grammar"). Without it, an untrained planner's
+    decisions rarely parse, every rollout fails alike and no group has a signal."""
+    held_out_questions: int | None = None
+    """Use the first N questions of the held-out dataset (all by default)."""
     graph_options: dict[str, Any] = field(default_factory=dict)
-    """Keywords of the topology's factory (``max_turns``, ...)."""
+    """Keywords of the topology's factory (``max_replans``, ...)."""
     model_factory: Callable[[], Any] | None = None
     """Builds the other roles' model in the process that runs (as in ``GraphSpec``)."""
     workers_factory: Callable[[], Any] | None = None
@@ -57,6 +82,31 @@ class FlowGrpoLoop:
     def __post_init__(self) -> None:
         if self.iterations < 1 or self.rollouts < 2:
             raise ValueError("iterations must be >= 1 and rollouts >= 2 (advantages need a group)")
+        if self.max_turns < 1 or self.concurrency < 1:
+            raise ValueError("max_turns and concurrency must be >= 1")
+
+    def planner(self, policy: str, *, sampling: bool = True) -> str:
+        """The planner's model spec: ``policy`` under ``hf:``, sampling or greedy."""
+        temperature = self.temperature if sampling else 0
+        return (
+            f"hf:{policy}?temperature={temperature}&max_new_tokens={self.max_new_tokens}"
+            f"&constrained={int(self.rollout_grammar)}"
+        )
+
+    def options_of_graph(self) -> dict[str, Any]:
+        """The topology's keywords: ``max_turns`` for the flow, then ``graph_options``."""
+        turns = {"max_turns": self.max_turns} if self.topology == "flow" else {}
+        return {**turns, **self.graph_options}
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as JSON values (a factory by its name)."""
+        out: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if callable(value):
+                value = getattr(value, "__qualname__", repr(value))
+            out[item.name] = value
+        return out
 
 
 @dataclass
@@ -67,16 +117,42 @@ class IterationReport:
     rollouts: int
     pass_at_1: float
     rollout_s: float
+    rollouts_run: int = 0
+    """Rollouts run by this start of the loop (the others were kept from an earlier one)."""
+    mean_reward: float | None = None
+    """Mean score of the rollouts."""
+    planner_calls: int = 0
+    valid_decisions: float | None = None
+    """Share of the rollouts' planner calls whose output parsed into a decision."""
     rows: int = 0
+    groups: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
+    dropped_groups: float | None = None
+    """Share of the groups (questions) dropped because their rewards did not vary."""
     losses: list[float] = field(default_factory=list)
+    kl: list[float] = field(default_factory=list)
+    """The KL term logged at each update step."""
     train_s: float = 0.0
     updated: str | None = None
     """The planner after the update; ``None`` when there was no signal to learn from."""
+    held_out_pass_at_1: float | None = None
+    """pass@1 of the planner after this iteration on the held-out dataset, if given."""
 
     @property
     def rollouts_per_min(self) -> float:
-        return 60.0 * self.rollouts / self.rollout_s if self.rollout_s else 0.0
+        return 60.0 * self.rollouts_run / self.rollout_s if self.rollout_s else 0.0
+
+    def figures(self) -> Figures:
+        """This iteration's point of the progress record."""
+        return Figures(
+            step=self.iteration,
+            loss=statistics.fmean(self.losses) if self.losses else None,
+            kl=statistics.fmean(self.kl) if self.kl else None,
+            reward=self.mean_reward,
+            valid_decisions=self.valid_decisions,
+            held_out_pass_at_1=self.held_out_pass_at_1,
+            extra={} if self.dropped_groups is None else {"dropped_groups": self.dropped_groups},
+        )
 
 
 async def run_flow_grpo_loop(
@@ -87,91 +163,264 @@ async def run_flow_grpo_loop(
     loop: FlowGrpoLoop | None = None,
     options: TrainOptions | None = None,
     loss: FlowGrpoLoss | None = None,
+    reference: str | None = None,
+    held_out: Any = None,
     on_iteration: Callable[[IterationReport], None] | None = None,
+    on_rollout: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[IterationReport]:
     """Run ``loop.iterations`` Flow-GRPO iterations on ``dataset`` starting from ``base``.
 
     Args:
         dataset: An evaluation dataset (``workforce_graph.evaluation.load_dataset``).
-        base: The starting planner: ``local`` or a model directory; also the reference.
+        base: The starting planner: ``local`` or a model directory.
         out: Folder of the loop (``iter-K/rollouts``, ``iter-K/model``, ``loop.json``).
         loop: Rollout settings.
-        options: Update settings (default: AgentFlow's, lr 1e-6).
+        options: Update settings (default: AgentFlow's, lr 1e-6); ``progress`` also
+            shows a bar over each iteration's rollouts.
         loss: Clip and KL settings.
+        reference: The model the KL term keeps the planner near (default: ``base``).
+        held_out: An evaluation dataset the planner answers after each iteration
+            (greedy, one run a question); its pass@1 is reported. ``None``: none.
         on_iteration: Called with each iteration's report as it ends.
+        on_rollout: Called with each finished rollout's result row.
 
     Returns:
         One report per iteration.
     """
-    from workforce_graph.evaluation.graphs import GraphSpec
-    from workforce_graph.evaluation.runner import Evaluation
-    from workforce_graph.exports.flow_grpo import flow_grpo_rows
     from workforce_graph.trajectory.format import read_trajectories
 
     loop = loop or FlowGrpoLoop()
+    options = options or FLOW_GRPO_DEFAULTS
     folder = output_folder(out, holds="the training loop")
-    reference = str(resolve_base_model(base))
-    policy = reference
+    start = str(resolve_base_model(base))
+    kl_reference = str(resolve_base_model(reference)) if reference else start
+    earlier = _earlier_reports(folder / LOOP_FILE)
+    log = ProgressLog(
+        folder,
+        kind="flow-grpo loop",
+        unit="iteration",
+        settings={
+            "dataset": getattr(dataset, "name", str(dataset)),
+            "held_out": getattr(held_out, "name", None) if held_out is not None else None,
+            "base": start,
+            "reference": kl_reference,
+            **loop.describe(),
+            "update": asdict(options),
+            "loss": asdict(loss or FlowGrpoLoss()),
+        },
+    )
+    policy = start
+    judged: dict[str, float] = {}  # held-out pass@1 by planner: an unchanged one is not rerun
     reports: list[IterationReport] = []
-    for iteration in range(1, loop.iterations + 1):
-        here = folder / f"iter-{iteration}"
-        # Unconstrained: the rows' log-probabilities are the policy's own, so the samples
-        # must come from that distribution and not from one masked by a grammar.
-        planner = (
-            f"hf:{policy}?temperature={loop.temperature}&max_new_tokens={loop.max_new_tokens}"
-            "&constrained=0"
-        )
-        evaluation = Evaluation(
-            dataset=dataset,
-            graph=GraphSpec(
-                topology=loop.topology,  # type: ignore[arg-type]
-                model=loop.model,
-                role_models={"planner": planner},
-                options=dict(loop.graph_options),
-                model_factory=loop.model_factory,
-                workers_factory=loop.workers_factory,
-            ),
-            out_dir=here / "rollouts",
-            samples=loop.rollouts,
-            limit=loop.questions,
-            concurrency=loop.concurrency,
-            timeout_s=loop.timeout_s,
-        )
-        started = time.perf_counter()
-        summary = await evaluation.run()
-        report = IterationReport(
-            iteration=iteration,
-            policy=policy,
-            rollouts=int(summary.get("runs", summary.get("total", 0) * loop.rollouts)),
-            pass_at_1=float(summary.get("pass@1", 0.0)),
-            rollout_s=time.perf_counter() - started,
-        )
-        export = flow_grpo_rows(
-            read_trajectories([here / "rollouts"]),
-            normalise=loop.normalise,  # type: ignore[arg-type]
-        )
-        report.rows, report.dropped = len(export.rows), dict(export.dropped)
-        done = here / "model" / "training.json"
-        if done.is_file():  # this iteration was trained before an interruption
-            trained = json.loads(done.read_text(encoding="utf-8"))
-            report.losses = [float(x) for x in trained.get("losses", [])]
-            policy = report.updated = str(here / "model")
-        elif export.rows:
+    # The planner's loading bars and the libraries' notices would drown the loop's own.
+    with quiet_libraries():
+        for iteration in range(1, loop.iterations + 1):
+            here = folder / f"iter-{iteration}"
+            label = f"iteration {iteration}/{loop.iterations}"
             started = time.perf_counter()
-            result = train_flow_grpo(
-                export.rows,
-                base=policy,
-                out=here / "model",
-                options=options or FLOW_GRPO_DEFAULTS,
-                loss=loss,
-                reference=reference,
+            summary, ran = await _evaluate(
+                dataset,
+                loop,
+                here / "rollouts",
+                planner=loop.planner(policy),
+                samples=loop.rollouts,
+                limit=loop.questions,
+                label=f"{label}: rollouts",
+                progress=options.progress,
+                on_result=on_rollout,
             )
-            report.losses, report.train_s = result.losses, time.perf_counter() - started
-            policy = report.updated = str(result.out)
-        reports.append(report)
-        (folder / "loop.json").write_text(
-            json.dumps([asdict(r) for r in reports], indent=2) + "\n", encoding="utf-8"
-        )
-        if on_iteration is not None:
-            on_iteration(report)
+            report = IterationReport(
+                iteration=iteration,
+                policy=policy,
+                rollouts=int(summary.get("runs", 0)),
+                pass_at_1=float(summary.get("pass@1", 0.0)),
+                rollout_s=time.perf_counter() - started,
+                rollouts_run=ran,
+            )
+            before = earlier.get(iteration, {})
+            if not ran and before:  # every rollout was kept: keep how long they took too
+                report.rollout_s = float(before.get("rollout_s", report.rollout_s))
+                report.rollouts_run = int(before.get("rollouts_run", 0))
+            trajectories = list(read_trajectories([here / "rollouts"]))
+            _score_rollouts(report, trajectories)
+            rows = _export(report, trajectories, loop)
+            # Recorded before the update too: an update takes long, and a start after an
+            # interruption in it reads how long these rollouts took from here.
+            log.record(
+                (r.figures() for r in [*reports, report]), [_detail(r) for r in [*reports, report]]
+            )
+            done = here / "model" / "training.json"
+            if done.is_file():  # this iteration was trained before an interruption
+                trained = json.loads(done.read_text(encoding="utf-8"))
+                report.losses = [float(x) for x in trained.get("losses", [])]
+                report.kl = [float(e["kl"]) for e in trained.get("history", []) if "kl" in e]
+                report.train_s = float(before.get("train_s", 0.0))
+                policy = report.updated = str(here / "model")
+            elif report.rows:
+                started = time.perf_counter()
+                result = await _update(
+                    rows,
+                    base=policy,
+                    out=here / "model",
+                    options=options,
+                    loss=loss,
+                    reference=kl_reference,
+                )
+                report.losses, report.train_s = result.losses, time.perf_counter() - started
+                report.kl = [entry["kl"] for entry in result.history if "kl" in entry]
+                policy = report.updated = str(result.out)
+            if held_out is not None:
+                if policy not in judged:
+                    scored, _ = await _evaluate(
+                        held_out,
+                        loop,
+                        here / "held-out",
+                        planner=loop.planner(policy, sampling=False),
+                        samples=1,
+                        limit=loop.held_out_questions,
+                        label=f"{label}: held-out",
+                        progress=options.progress,
+                    )
+                    judged[policy] = float(scored.get("pass@1", 0.0))
+                report.held_out_pass_at_1 = judged[policy]
+            reports.append(report)
+            log.record((r.figures() for r in reports), [_detail(r) for r in reports])
+            if on_iteration is not None:
+                on_iteration(report)
     return reports
+
+
+async def _evaluate(
+    dataset: Any,
+    loop: FlowGrpoLoop,
+    folder: Path,
+    *,
+    planner: str,
+    samples: int,
+    limit: int | None,
+    label: str,
+    progress: bool,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[dict[str, Any], int]:
+    """Run (or finish) one evaluation with ``planner``; its summary and the runs it ran."""
+    from tqdm import tqdm
+
+    from workforce_graph.evaluation.graphs import GraphSpec
+    from workforce_graph.evaluation.runner import RESULTS, Evaluation, read_rows
+
+    total = min(len(dataset.tasks), limit or len(dataset.tasks)) * samples
+    kept = {(r.get("task_id"), r.get("sample")) for r in read_rows(folder / RESULTS)}
+    ran = 0
+    bar = tqdm(
+        total=total,
+        initial=min(len(kept), total),
+        desc=label,
+        unit="run",
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+
+    def finished(row: dict[str, Any]) -> None:
+        nonlocal ran
+        ran += 1
+        bar.update(1)
+        if on_result is not None:
+            on_result(row)
+
+    evaluation = Evaluation(
+        dataset=dataset,
+        graph=GraphSpec(
+            topology=loop.topology,  # type: ignore[arg-type]
+            model=loop.model,
+            role_models={"planner": planner},
+            options=loop.options_of_graph(),
+            model_factory=loop.model_factory,
+            workers_factory=loop.workers_factory,
+        ),
+        out_dir=folder,
+        samples=samples,
+        limit=limit,
+        concurrency=loop.concurrency,
+        timeout_s=loop.timeout_s,
+        on_result=finished,
+    )
+    try:
+        summary = await evaluation.run()
+    finally:
+        bar.close()
+    return summary, ran
+
+
+def _score_rollouts(report: IterationReport, trajectories: list[Any]) -> None:
+    """Mean reward and the share of planner calls that gave a usable decision."""
+    scores = [t.outcome.score for t in trajectories if t.outcome is not None]
+    report.mean_reward = statistics.fmean(scores) if scores else None
+    calls = [c for t in trajectories for c in t.calls if c.role == "planner"]
+    report.planner_calls = len(calls)
+    valid = sum(1 for c in calls if c.parsed is not None and c.error is None)
+    report.valid_decisions = valid / len(calls) if calls else None
+
+
+def _export(
+    report: IterationReport, trajectories: list[Any], loop: FlowGrpoLoop
+) -> list[dict[str, Any]]:
+    """The iteration's flow-grpo rows; what was dropped goes into the report."""
+    from workforce_graph.exports.flow_grpo import flow_grpo_rows
+
+    export = flow_grpo_rows(trajectories, normalise=loop.normalise)  # type: ignore[arg-type]
+    report.rows, report.dropped = len(export.rows), dict(export.dropped)
+    report.groups = int(export.stats.get("groups", 0))
+    if report.groups:
+        report.dropped_groups = report.dropped.get(_DROPPED_GROUP, 0) / report.groups
+    return list(export.rows)
+
+
+async def _update(
+    rows: list[dict[str, Any]],
+    *,
+    base: str,
+    out: Path,
+    options: TrainOptions,
+    loss: FlowGrpoLoss | None,
+    reference: str,
+) -> Any:
+    """The update, in a thread so the event loop still answers a stop signal.
+
+    Cancelled (a signal, or the caller's task), the thread stops at the end of its
+    current step instead of finishing the update: no ``training.json`` is written, so
+    the next start trains this iteration again from its rollouts.
+    """
+    stop = threading.Event()
+    try:
+        return await asyncio.to_thread(
+            train_flow_grpo,
+            rows,
+            base=base,
+            out=out,
+            options=options,
+            loss=loss,
+            reference=reference,
+            stop=stop,
+        )
+    except asyncio.CancelledError:
+        stop.set()
+        raise
+
+
+def _detail(report: IterationReport) -> dict[str, Any]:
+    return {**asdict(report), "rollouts_per_min": round(report.rollouts_per_min, 2)}
+
+
+def _earlier_reports(path: Path) -> dict[int, dict[str, Any]]:
+    """The iteration reports an earlier start of this loop wrote (for their timings)."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    iterations = saved.get("iterations", []) if isinstance(saved, dict) else []
+    return {
+        int(item["iteration"]): item
+        for item in iterations
+        if isinstance(item, dict) and isinstance(item.get("iteration"), int)
+    }

@@ -149,30 +149,36 @@ def export_gguf(
     if "output.weight" not in by_gguf_name and config.get("tie_word_embeddings"):
         by_gguf_name["output.weight"] = by_gguf_name["token_embd.weight"]
 
-    writer = gguf.GGUFWriter(str(out), "llama")
-    for key, value in fields.items():
-        if key.startswith("GGUF.") or key in ("general.architecture", "general.file_type"):
-            continue
-        field = reader.fields[key]
-        sub_type = field.types[-1] if field.types[0] == gguf.GGUFValueType.ARRAY else None
-        writer.add_key_value(key, value, field.types[0], sub_type=sub_type)
-    writer.add_file_type(_FILE_TYPE[dtype])
-    heads = int(config["num_attention_heads"])
-    kv_heads = int(config.get("num_key_value_heads") or heads)
-    for tensor in reader.tensors:
-        if tensor.name not in by_gguf_name:
-            raise GgufExportError(f"the model has no weights for {tensor.name}")
-        hf_name, data = by_gguf_name[tensor.name]
-        data = np.asarray(data, dtype=np.float32)
-        if hf_name.endswith("q_proj.weight"):
-            data = _permute(data, heads)
-        elif hf_name.endswith("k_proj.weight"):
-            data = _permute(data, kv_heads)
-        if data.ndim > 1 and dtype == "f16":
-            data = data.astype(np.float16)
-        writer.add_tensor(tensor.name, np.ascontiguousarray(data))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    # Written beside ``out`` and renamed, so an interrupted export leaves no half file.
+    partial = out.with_name(f".{out.name}.partial")
+    writer = gguf.GGUFWriter(str(partial), "llama")
+    try:
+        for key, value in fields.items():
+            if key.startswith("GGUF.") or key in ("general.architecture", "general.file_type"):
+                continue
+            field = reader.fields[key]
+            sub_type = field.types[-1] if field.types[0] == gguf.GGUFValueType.ARRAY else None
+            writer.add_key_value(key, value, field.types[0], sub_type=sub_type)
+        writer.add_file_type(_FILE_TYPE[dtype])
+        heads = int(config["num_attention_heads"])
+        kv_heads = int(config.get("num_key_value_heads") or heads)
+        for tensor in reader.tensors:
+            if tensor.name not in by_gguf_name:
+                raise GgufExportError(f"the model has no weights for {tensor.name}")
+            hf_name, data = by_gguf_name[tensor.name]
+            data = np.asarray(data, dtype=np.float32)
+            if hf_name.endswith("q_proj.weight"):
+                data = _permute(data, heads)
+            elif hf_name.endswith("k_proj.weight"):
+                data = _permute(data, kv_heads)
+            if data.ndim > 1 and dtype == "f16":
+                data = data.astype(np.float16)
+            writer.add_tensor(tensor.name, np.ascontiguousarray(data))
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
     return out

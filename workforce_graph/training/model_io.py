@@ -1,24 +1,57 @@
-"""Loading a base model for training, and saving what was trained.
+"""Loading a base model for training, running a trainer, and saving what was trained.
 
 Every trainer saves a plain model directory (a LoRA adapter is merged first), with its
-tokenizer and a ``training.json`` summary, so ``hf:DIR`` and ``--base DIR`` take it
+tokenizer, a ``training.json`` summary and its figures (``loop.json``, ``report.html``,
+see :mod:`workforce_graph.training.progress`), so ``hf:DIR`` and ``--base DIR`` take it
 as they take any Hugging Face model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+import shutil
+import threading
 import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workforce_graph.training.base_model import TRAIN_HINT, resolve_base_model
-from workforce_graph.training.options import TrainingError, TrainOptions, TrainResult
+from workforce_graph.training.options import (
+    TrainingError,
+    TrainingStopped,
+    TrainOptions,
+    TrainResult,
+)
+from workforce_graph.training.progress import Figures, ProgressLog
 
 if TYPE_CHECKING:
     from transformers import Trainer
 
-__all__ = ["finish", "load_for_training", "lora_config", "silence"]
+__all__ = [
+    "checkpoints",
+    "figures_of",
+    "finish",
+    "last_checkpoint",
+    "load_for_training",
+    "lora_config",
+    "quiet_libraries",
+    "resume_point",
+    "run_trainer",
+    "silence",
+]
+
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+# Numbers a trainer logs beside the loss that the progress record keeps, under its names.
+_EXTRA_LOGS = {
+    "rewards/accuracies": "reward_accuracy",
+    "clipped": "clipped",
+    "mean_token_accuracy": "token_accuracy",
+}
 
 
 def load_for_training(base: str, device: str) -> tuple[Any, Any, Path]:
@@ -67,6 +100,181 @@ def silence(trainer: Trainer, options: TrainOptions) -> None:
         trainer.remove_callback(PrinterCallback)
 
 
+@contextlib.contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """Hide the libraries' notices while training; the user's own progress bar stays.
+
+    transformers, TRL, peft and torch warn about their own deprecations (a renamed
+    ``TrainingArguments`` field, a TRL config default) on every run, some on every step;
+    none is something a user of this command can act on. Their loading and saving bars
+    ("Loading weights", "Writing model shards", dataset tokenisation) are hidden too: the
+    training bar is the progress that matters. Everything is restored on the way out.
+    """
+    from transformers.utils import logging
+
+    # transformers' logging helpers are unannotated: used through Any.
+    transformers_logging: Any = logging
+
+    verbosity = transformers_logging.get_verbosity()
+    bars = transformers_logging.is_progress_bar_enabled()
+    with warnings.catch_warnings(), _quiet_datasets():
+        for category in (FutureWarning, DeprecationWarning, PendingDeprecationWarning):
+            warnings.simplefilter("ignore", category)
+        # torch's notices about its own internals (checkpoint re-entrancy, TF32 defaults).
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch(\.|$)")
+        transformers_logging.set_verbosity_error()
+        transformers_logging.disable_progress_bar()
+        try:
+            yield
+        finally:
+            transformers_logging.set_verbosity(verbosity)
+            if bars:
+                transformers_logging.enable_progress_bar()
+
+
+@contextlib.contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    try:  # TRL's trainers need datasets; Flow-GRPO's does not
+        from datasets.utils import (
+            are_progress_bars_disabled,
+            disable_progress_bars,
+            enable_progress_bars,
+        )
+        from datasets.utils import logging as datasets_logging
+    except ImportError:
+        yield
+        return
+    verbosity = datasets_logging.get_verbosity()
+    bars = not are_progress_bars_disabled()
+    datasets_logging.set_verbosity_error()
+    disable_progress_bars()
+    try:
+        yield
+    finally:
+        datasets_logging.set_verbosity(verbosity)
+        if bars:
+            enable_progress_bars()
+
+
+def checkpoints(folder: Path) -> list[Path]:
+    """The complete checkpoints in ``folder``, oldest first.
+
+    Trainer writes a checkpoint's files one after another and its ``trainer_state.json``
+    last, so a checkpoint cut short by an interruption has none and is not one to resume
+    from.
+    """
+    found = []
+    if folder.is_dir():
+        for path in folder.iterdir():
+            match = _CHECKPOINT.match(path.name)
+            if match and (path / "trainer_state.json").is_file():
+                found.append((int(match.group(1)), path))
+    return [path for _, path in sorted(found)]
+
+
+def last_checkpoint(folder: Path) -> Path | None:
+    """The newest complete checkpoint in ``folder``, if any."""
+    found = checkpoints(folder)
+    return found[-1] if found else None
+
+
+def resume_point(out: Path, options: TrainOptions) -> Path | None:
+    """The checkpoint to continue from: the last one with ``options.resume``, else none.
+
+    Called before any model loads, so a ``--resume`` with nothing to resume costs nothing.
+
+    Raises:
+        TrainingError: ``resume`` was asked but ``out`` holds no complete checkpoint.
+    """
+    if not options.resume:
+        return None
+    found = last_checkpoint(out)
+    if found is None:
+        raise TrainingError(
+            f"--resume: no checkpoint in {out} (only --save-steps writes them); "
+            "run without --resume to start over"
+        )
+    return found
+
+
+def figures_of(history: list[dict[str, Any]]) -> list[Figures]:
+    """One point per logged training step, from a trainer's ``log_history``."""
+    points: list[Figures] = []
+    for entry in history:
+        if "loss" not in entry:
+            continue  # the end-of-training summary and evaluation entries
+        extra = {name: float(entry[key]) for key, name in _EXTRA_LOGS.items() if key in entry}
+        points.append(
+            Figures(
+                step=int(entry.get("step", len(points) + 1)),
+                loss=float(entry["loss"]),
+                kl=float(entry["kl"]) if "kl" in entry else None,
+                reward=float(entry["rewards/margins"]) if "rewards/margins" in entry else None,
+                extra=extra,
+            )
+        )
+    return points
+
+
+def _progress_callback(log: ProgressLog, stop: threading.Event | None) -> Any:
+    from transformers import TrainerCallback
+
+    class ProgressFile(TrainerCallback):
+        """Rewrites loop.json and report.html after every logged step; stops on ``stop``."""
+
+        def on_log(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.is_world_process_zero:
+                # The whole history: after a resume it holds the checkpoint's steps too.
+                log.record(figures_of(state.log_history))
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            # Raised, not control.should_training_stop: that would save the partial
+            # update as if it were the finished one.
+            if stop is not None and stop.is_set():
+                raise TrainingStopped(f"stopped after update step {state.global_step}")
+
+    return ProgressFile()
+
+
+def run_trainer(
+    trainer: Trainer,
+    tokenizer: Any,
+    out: Path,
+    *,
+    kind: str,
+    base: Path,
+    rows: int,
+    options: TrainOptions,
+    settings: dict[str, Any] | None = None,
+    stop: threading.Event | None = None,
+) -> TrainResult:
+    """Train (from the last checkpoint with ``options.resume``), save, record, clean up.
+
+    Raises:
+        TrainingStopped: ``stop`` was set; training ended after its current step and
+            nothing was saved beyond the checkpoints already written.
+    """
+    resume_from = resume_point(out, options)
+    log = ProgressLog(
+        out,
+        kind=kind,
+        unit="step",
+        settings={"base": str(base), "rows": rows, **asdict(options), **(settings or {})},
+    )
+    trainer.add_callback(_progress_callback(log, stop))
+    silence(trainer, options)
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    result = finish(trainer, tokenizer, out, kind=kind, base=base, rows=rows, started=started)
+    log.record(figures_of(trainer.state.log_history))
+    if not options.keep_checkpoints:
+        # They hold the optimizer state only to resume an unfinished run: this one finished.
+        for checkpoint in out.glob("checkpoint-*"):
+            if checkpoint.is_dir() and _CHECKPOINT.match(checkpoint.name):
+                shutil.rmtree(checkpoint, ignore_errors=True)
+    return result
+
+
 def finish(
     trainer: Trainer,
     tokenizer: Any,
@@ -83,7 +291,14 @@ def finish(
         model = model.merge_and_unload()
     model.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
-    losses = [float(entry["loss"]) for entry in trainer.state.log_history if "loss" in entry]
+    history = [
+        {k: float(v) for k, v in entry.items() if isinstance(v, int | float)}
+        for entry in trainer.state.log_history
+        if "loss" in entry
+    ]
+    losses = [entry["loss"] for entry in history]
+    args = trainer.args
+    batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
     result = TrainResult(
         out=out,
         rows=rows,
@@ -91,7 +306,10 @@ def finish(
         losses=losses,
         seconds=time.perf_counter() - started,
         tokens=int(trainer.state.num_input_tokens_seen or 0),
+        rows_seen=min(rows, trainer.state.global_step * batch),
+        history=history,
     )
     summary = {"kind": kind, "base": str(base), **result.summary(), "losses": losses}
+    summary["history"] = history
     (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return result

@@ -7,7 +7,7 @@ The defaults are OWL's (lr 1e-5, 2 epochs, bf16 on a GPU, effective batch 12 as
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +16,7 @@ __all__ = [
     "TrainOptions",
     "TrainResult",
     "TrainingError",
+    "TrainingStopped",
     "pick_device",
     "trainer_arguments",
 ]
@@ -25,6 +26,10 @@ Device = Literal["auto", "cpu", "cuda"]
 
 class TrainingError(RuntimeError):
     """Training cannot start or finish; the message says what to do, in one line."""
+
+
+class TrainingStopped(KeyboardInterrupt):
+    """Training was asked to stop before it finished; the model was not saved."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,8 +52,15 @@ class TrainOptions:
     lora_alpha: int = 32
     max_length: int = 2048
     """Tokens per row; longer rows are cut (TRL's default truncation)."""
-    save_steps: int = -1
-    """Checkpoint every this many updates (-1: at the end of each epoch; 0: never)."""
+    save_steps: int = 0
+    """Checkpoint every this many updates (-1: at the end of each epoch; 0: never).
+
+    A checkpoint holds the optimizer state as well as the model (about three times the
+    model's size), so none is written unless asked; ``resume`` continues from the last."""
+    resume: bool = False
+    """Continue from the last checkpoint in the output folder (written by ``save_steps``)."""
+    keep_checkpoints: bool = False
+    """Keep the checkpoints once training has finished (they are only for resuming)."""
     logging_steps: int = 1
     seed: int = 0
     progress: bool = True
@@ -71,17 +83,25 @@ class TrainResult:
     out: Path
     """The saved model directory (a plain model, LoRA merged)."""
     rows: int
+    """Rows given."""
     steps: int
     losses: list[float]
     """The logged training loss, one value per logging step."""
     seconds: float
     tokens: int
     """Tokens the trainer saw (prompt and completion, every epoch)."""
+    rows_seen: int = 0
+    """Distinct rows the updates covered: steps x effective batch, at most ``rows``
+    (``max_steps`` can stop training before every row was seen)."""
+    history: list[dict[str, float]] = field(default_factory=list)
+    """Every logged step (``step``, ``loss`` and what the trainer logs beside it: ``kl``
+    for Flow-GRPO, ``rewards/margins`` for DPO, ...)."""
 
     def summary(self) -> dict[str, Any]:
         return {
             "out": str(self.out),
             "rows": self.rows,
+            "rows_seen": self.rows_seen,
             "steps": self.steps,
             "first_loss": self.losses[0] if self.losses else None,
             "last_loss": self.losses[-1] if self.losses else None,

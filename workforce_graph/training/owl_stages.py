@@ -12,13 +12,18 @@ Both save a plain model directory (LoRA merged) that ``hf:DIR`` and ``--base DIR
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from workforce_graph.folders import output_folder
-from workforce_graph.training.model_io import finish, load_for_training, lora_config, silence
+from workforce_graph.training.model_io import (
+    load_for_training,
+    lora_config,
+    quiet_libraries,
+    resume_point,
+    run_trainer,
+)
 from workforce_graph.training.options import (
     TrainOptions,
     TrainResult,
@@ -80,25 +85,25 @@ def _train(
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
-    checked = check_rows(((f"row {i + 1}", row) for i, row in enumerate(rows)), kind)
-    out = output_folder(out, holds="the model")
-    device = pick_device(options.device)
-    model, tokenizer, base_path = load_for_training(base, device)
-    arguments = {**trainer_arguments(options, out, device), "max_length": options.max_length}
-    common: dict[str, Any] = {
-        "model": model,
-        "train_dataset": Dataset.from_list(checked),
-        "processing_class": tokenizer,
-        "peft_config": lora_config(options),
-    }
-    trainer: SFTTrainer | DPOTrainer
-    if kind == "sft":
-        trainer = SFTTrainer(args=SFTConfig(**arguments), **common)
-    else:
-        trainer = DPOTrainer(args=DPOConfig(**arguments, beta=options.beta), **common)
-    silence(trainer, options)
-    started = time.perf_counter()
-    trainer.train()
-    return finish(
-        trainer, tokenizer, out, kind=kind, base=base_path, rows=len(checked), started=started
-    )
+    # Warnings and loading bars of the libraries would drown the training bar.
+    with quiet_libraries():
+        checked = check_rows(((f"row {i + 1}", row) for i, row in enumerate(rows)), kind)
+        out = output_folder(out, holds="the model")
+        resume_point(out, options)
+        device = pick_device(options.device)
+        model, tokenizer, base_path = load_for_training(base, device)
+        arguments = {**trainer_arguments(options, out, device), "max_length": options.max_length}
+        common: dict[str, Any] = {
+            "model": model,
+            "train_dataset": Dataset.from_list(checked),
+            "processing_class": tokenizer,
+            "peft_config": lora_config(options),
+        }
+        trainer: SFTTrainer | DPOTrainer
+        if kind == "sft":
+            trainer = SFTTrainer(args=SFTConfig(**arguments), **common)
+        else:
+            trainer = DPOTrainer(args=DPOConfig(**arguments, beta=options.beta), **common)
+        return run_trainer(
+            trainer, tokenizer, out, kind=kind, base=base_path, rows=len(checked), options=options
+        )
