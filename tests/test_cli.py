@@ -8,6 +8,7 @@ configuration errors run in-process through ``main()`` to keep the suite fast.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import queue
@@ -345,6 +346,74 @@ def test_unreadable_directory_as_file(
     code, _, err = call(capsys, "run", "hi", "--file", str(tmp_path))
     assert code == 2
     assert_one_line_error(err, "is a directory")
+
+
+def _stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+
+
+@pytest.mark.parametrize("db", [None, "memory"])
+def test_invalid_utf8_on_stdin_is_replaced_and_said_in_one_line(
+    in_process_env: Path,
+    fake: FakeOpenAI,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    db: str | None,
+) -> None:
+    _stdin(monkeypatch, b"What is six times seven? \xff\xfe end")
+    code, out, err = call(
+        capsys, "run", "-", *model_args(fake), "--json", *(["--db", db] if db else [])
+    )
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "UTF-8" in line]
+    assert warnings == [
+        "warning: standard input is not valid UTF-8: 2 undecodable byte sequences "
+        "replaced with U+FFFD"
+    ]
+    result = json.loads(out)
+    assert result["task"] == "What is six times seven? \ufffd\ufffd end"
+    assert result["complete"] is True and result["answer"] == "Forty-two."
+    assert "\ufffd\ufffd end" in json.dumps(
+        fake.calls("planner")[0]["messages"], ensure_ascii=False
+    )
+    if db is None:  # the run is saved, and listed with its request
+        code, out, _ = call(capsys, "runs", "--json")
+        assert code == 0 and json.loads(out)[0]["task"] == result["task"]
+
+
+def test_undecodable_bytes_in_the_task_argument_are_replaced_too(
+    in_process_env: Path, fake: FakeOpenAI, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # How Python hands on an argument that is not UTF-8 (surrogateescape).
+    task = b"What is six times seven? \xff".decode("utf-8", "surrogateescape")
+    code, out, err = call(capsys, "run", task, *model_args(fake), "--json")
+    assert code == 0, err
+    assert "warning: the request is not valid UTF-8: 1 undecodable byte sequence" in err
+    assert json.loads(out)["task"] == "What is six times seven? \ufffd"
+
+
+@pytest.mark.parametrize("from_stdin", [False, True])
+def test_a_request_over_the_limit_is_refused_with_a_hint_to_attach_it(
+    in_process_env: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    from_stdin: bool,
+) -> None:
+    from workforce_graph.bounds import REQUEST_CHARS
+
+    big = "x" * (REQUEST_CHARS + 1)
+    if from_stdin:
+        _stdin(monkeypatch, big.encode())
+    # No --model: were the request not refused first, the local model would be loaded.
+    code, out, err = call(capsys, "run", "-" if from_stdin else big)
+    assert code == 2 and out == ""
+    assert_one_line_error(err, "100,001 characters", "100,000", "--file PATH")
+    assert not in_process_env.exists()  # refused before any run was recorded
+    # At the limit, the request is accepted (and fails later, at the unreachable server).
+    code, _, err = call(
+        capsys, "run", "x" * REQUEST_CHARS, "--model", "m", "--base-url", "http://127.0.0.1:1/v1"
+    )
+    assert code == 2 and "characters" not in err
 
 
 def test_help_documents_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,9 +9,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.fault_server import FaultServer
 from tests.test_faults import ANSWER, PLAN, env, run_cli, run_json, server
+from workforce_graph.models import ModelConfigError
 
 __all__ = ["env", "server"]  # fixtures shared with tests/test_faults.py
 
@@ -108,3 +112,51 @@ def test_db_pointing_at_a_directory_is_one_line_without_a_thread_traceback(
     done = run_cli(env, "runs", "--db", str(tmp_path))
     assert done.returncode == 2
     _one_line_error(done.stderr, "is a directory")
+
+
+# -- the same check for a graph built in Python ------------------------------------
+
+
+def _graph(name: str, server: FaultServer, topology: str = "workforce") -> Any:
+    from tests.conftest import spec
+    from workforce_graph import build_flow_graph, build_workforce_graph
+
+    build = build_flow_graph if topology == "flow" else build_workforce_graph
+    return build(
+        model=name, base_url=server.base_url, workers=[spec("reasoning", "reasoning")]
+    ).compile()
+
+
+@pytest.mark.parametrize("topology", ["workforce", "flow"])
+async def test_a_graph_checks_a_named_server_model_at_its_first_call(
+    server: FaultServer, topology: str
+) -> None:
+    graph = _graph("no-such-model", server, topology)
+    with pytest.raises(ModelConfigError, match=r"does not serve model 'no-such-model'.*fake-model"):
+        await graph.ainvoke({"task": "What is 6x7?"})
+    # One one-token probe, and no call of any role.
+    assert [c["messages"][0]["content"] for c in server.calls()] == ["Say OK."]
+
+
+def test_a_sync_invoke_gets_the_same_error(server: FaultServer) -> None:
+    with pytest.raises(ModelConfigError, match="does not serve model 'no-such-model'"):
+        _graph("no-such-model", server).invoke({"task": "What is 6x7?"})
+
+
+async def test_a_served_model_is_checked_once_per_server_and_model(
+    server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workforce_graph.models import preflight
+
+    checks: list[tuple[str, str]] = []
+    real = preflight.check_served_model
+
+    async def counted(base_url: str, model: str, *args: Any, **kwargs: Any) -> None:
+        checks.append((base_url, model))
+        await real(base_url, model, *args, **kwargs)
+
+    monkeypatch.setattr(preflight, "check_served_model", counted)
+    for _ in range(2):  # two graphs: the second finds the answer cached
+        state = await _graph("fake-model", server).ainvoke({"task": "What is 6x7?"})
+        assert state["answer"]["complete"] and state["answer"]["text"] == ANSWER
+    assert checks == [(server.base_url, "fake-model")]

@@ -6,6 +6,7 @@ import importlib.metadata
 import sys
 import types
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -157,3 +158,87 @@ def test_unavailable_worker_is_listed_but_not_offered(registered: Any) -> None:
     assert "paid_search" not in registry.offered_capabilities()
     card = next(c for c in registry.cards(include_unavailable=True) if c["name"] == "paid")
     assert card["unavailable_reason"] == "PAID_API_KEY is not set"
+
+
+def _line_counter(*, reads_attachments: bool, unavailable_reason: str | None = None) -> WorkerSpec:
+    """A plugin worker whose tool reads the attached files, as plugin-authoring.md shows."""
+    from langchain_core.tools import tool
+
+    from workforce_graph.workers import get_subtask_context
+
+    @tool
+    def count_lines() -> str:
+        """Count the lines of each attached file."""
+        return ", ".join(
+            f"{Path(p).name}: {len(Path(p).read_text().splitlines())} lines"
+            for p in get_subtask_context()["attachments"]
+        )
+
+    return WorkerSpec(
+        name="lines",
+        description="Counts the lines of attached text files.",
+        capabilities=("line_counting",),
+        tools=(count_lines,),
+        reads_attachments=reads_attachments,
+        unavailable_reason=unavailable_reason,
+    )
+
+
+async def test_a_plugin_worker_declared_to_read_attachments_answers_complete(
+    tmp_path: Path,
+) -> None:
+    from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+
+    from workforce_graph import build_workforce_graph
+    from workforce_graph.testing import ScriptedChatModel, plan_reply
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("a\nb\nc\n")
+
+    def worker(messages: list[BaseMessage]) -> AIMessage | str:
+        results = [m for m in messages if isinstance(m, ToolMessage)]
+        if not results:
+            return AIMessage("", tool_calls=[{"name": "count_lines", "args": {}, "id": "c1"}])
+        return str(results[-1].content)
+
+    model = ScriptedChatModel(
+        responders={
+            "planner": plan_reply(
+                {"id": "s1", "description": "Count the lines", "capabilities": ["line_counting"]}
+            ),
+            "worker": worker,
+            "generator": lambda m: "notes.txt has 3 lines.",
+        }
+    )
+    graph = build_workforce_graph(
+        model=model, workers=[_line_counter(reads_attachments=True)]
+    ).compile()
+    state = await graph.ainvoke(
+        {"task": "How many lines has the attached notes.txt?", "attachments": [str(notes)]}
+    )
+    assert state["subtasks"][0]["result"] == "notes.txt: 3 lines"
+    assert state["answer"]["complete"] and state["answer"]["failed"] == []
+    assert state["answer"]["text"] == "notes.txt has 3 lines."
+
+
+def test_only_a_declared_available_reader_counts_for_attachments() -> None:
+    from workforce_graph.attachments import unreadable_attachments
+    from workforce_graph.plugins import WorkerRegistry
+
+    files = ["/tmp/notes.txt"]
+    declared = WorkerRegistry.of([_line_counter(reads_attachments=True)])
+    assert unreadable_attachments(declared, files) is None
+    undeclared = WorkerRegistry.of([_line_counter(reads_attachments=False)])
+    assert "no available worker reads attached files (notes.txt)" in (
+        unreadable_attachments(undeclared, files) or ""
+    )
+    # A declared reader that cannot run here is named, rather than the documents extra.
+    down = WorkerRegistry.of(
+        [
+            WorkerSpec(name="reasoning", description="Thinks.", capabilities=("reasoning",)),
+            _line_counter(reads_attachments=True, unavailable_reason="NO_KEY is not set"),
+        ]
+    )
+    assert (unreadable_attachments(down, files) or "").endswith(
+        "the lines worker is unavailable: NO_KEY is not set"
+    )

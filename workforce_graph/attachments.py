@@ -1,10 +1,12 @@
 """Whether any available worker can read the files attached to a request.
 
-Files are read by workers that offer a file-reading capability (the built-in
-``documents`` worker, from the ``documents`` extra). Without one, an attached file is
-silently ignored unless someone says so: the CLI warns before the run, and when the
-request refers to the file (names it, or speaks of an attachment, a file or a
-document) the answer is marked incomplete with this reason.
+A worker reads attached files when its declaration says so
+(``WorkerSpec(reads_attachments=True)``, as the finance plugin's price tools do), or
+when it offers a file-reading capability tag (``file_reading``, ``document_reading``:
+the built-in ``documents`` worker, from the ``documents`` extra). Without such a worker,
+an attached file is silently ignored unless someone says so: the CLI warns before the
+run, and when the request refers to the file (names it, or speaks of an attachment, a
+file or a document) the answer is marked incomplete with this reason.
 """
 
 from __future__ import annotations
@@ -14,15 +16,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from workforce_graph.plugins import WorkerRegistry
+from workforce_graph.workers import WorkerSpec
 
 __all__ = [
     "ATTACHMENTS_ID",
     "FILE_CAPABILITIES",
+    "reads_attachments",
     "refers_to_attachments",
     "unreadable_attachments",
 ]
 
 FILE_CAPABILITIES = frozenset({"file_reading", "document_reading"})
+"""Capability tags that mean the worker reads attached files, like ``reads_attachments``."""
 ATTACHMENTS_ID = "attachments"
 """The ``failed`` entry's id when attached files could not be read."""
 
@@ -36,18 +41,23 @@ def unreadable_attachments(registry: WorkerRegistry, attachments: Sequence[str])
     """
     if not attachments:
         return None
-    if any(FILE_CAPABILITIES & set(w.capabilities) for w in registry.available.values()):
+    if any(reads_attachments(w) for w in registry.available.values()):
         return None
     names = ", ".join(Path(a).name for a in attachments)
     why = [
         f"the {w.name} worker is unavailable: {w.unavailable_reason}"
         for w in registry.workers.values()
-        if not w.available and FILE_CAPABILITIES & set(w.capabilities)
+        if not w.available and reads_attachments(w)
     ]
     hint = "; ".join(why) or (
         "install the documents extra (pip install 'workforce-graph[documents]')"
     )
     return f"no available worker reads attached files ({names}): {hint}"
+
+
+def reads_attachments(spec: WorkerSpec) -> bool:
+    """Whether ``spec`` declares that it reads the files attached to a request."""
+    return spec.reads_attachments or bool(FILE_CAPABILITIES & set(spec.capabilities))
 
 
 _FILE_WORDS = re.compile(r"\b(attach\w*|files?|documents?|pdfs?|spreadsheets?|sheets?)\b", re.I)

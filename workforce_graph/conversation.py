@@ -12,6 +12,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
 
+from workforce_graph.bounds import check_request
 from workforce_graph.prompts import brief
 
 __all__ = [
@@ -51,7 +52,20 @@ def request_of(state: Any) -> str:
     On a thread whose last run finished, a human message after its answer is the new
     request, else ``task`` (given with the new input). Otherwise ``task``, else the last
     human message.
+
+    Raises:
+        RequestTooLong: The request is longer than ``bounds.REQUEST_CHARS`` (a
+            ``ValueError``): it would be copied whole into every prompt of the run.
     """
+    request = _request_text(state)
+    check_request(
+        request,
+        hint="attach the text as a file instead (the 'attachments' input; --file in the CLI)",
+    )
+    return request
+
+
+def _request_text(state: Any) -> str:
     messages: Sequence[AnyMessage] = state.get("messages", [])
     if starts_new_run(state):
         last_answer = max(

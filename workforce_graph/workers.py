@@ -17,6 +17,12 @@ from typing import Any, Literal, TypedDict
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+
+# The embedded model's own tool protocol, so its exact wording is filtered from echoes.
+from workforce_graph.models.llama_protocol import _tool_prompt
+from workforce_graph.prompts import describe_workers
+from workforce_graph.replies import register_instructions
 
 __all__ = [
     "InvalidWorkerSpec",
@@ -94,6 +100,10 @@ class WorkerSpec:
         unavailable_reason: Set when the worker cannot run here (say, a missing API key);
             it is listed but never planned for.
         max_tool_calls: Per-subtask tool-call budget overriding the graph's default.
+        reads_attachments: The worker reads the files attached to a request (through
+            ``get_subtask_context()["attachments"]``). A request that refers to its
+            attachments is answered as complete only when an available worker reads
+            them; without one, its answer is marked incomplete with the reason.
 
     Example:
         >>> from langchain_core.tools import tool
@@ -115,6 +125,7 @@ class WorkerSpec:
     factory: WorkerFactory | None = None
     unavailable_reason: str | None = None
     max_tool_calls: int | None = None
+    reads_attachments: bool = False
     plugin: str = field(default="", compare=False)
     """Name of the plugin that registered the worker (filled in by the registry)."""
 
@@ -143,10 +154,38 @@ class WorkerSpec:
             raise InvalidWorkerSpec(f"worker {self.name!r}: factory must be callable")
         if self.max_tool_calls is not None and self.max_tool_calls < 0:
             raise InvalidWorkerSpec(f"worker {self.name!r}: max_tool_calls must be >= 0")
+        # A small model copies these into its result ("You can use this tool: -
+        # run_python: Run a complete Python 3 program..."), and the generator copies the
+        # result into the answer: both calls' echo filters must know them.
+        register_instructions(*self.instruction_texts())
 
     @property
     def available(self) -> bool:
         return self.unavailable_reason is None
+
+    def instruction_texts(self) -> tuple[str, ...]:
+        """The texts the framework writes into model calls from this declaration.
+
+        The description (as the planner and coordinator see it, with the
+        limitations), the system prompt, and the text describing the tools: their
+        names, descriptions and arguments, also as the embedded model's tool protocol
+        puts them in its prompt. Never the examples, which read like requests a user
+        may rightly have a reply quote.
+        """
+        texts = [self.description, self.system_prompt, describe_workers([self], examples=False)]
+        if self.tools:
+            described = [convert_to_openai_tool(t) for t in self.tools]
+            texts.append(_tool_prompt(described, "auto"))
+            for tool in described:
+                function = tool["function"]
+                texts.append(f"- {function['name']}: {function.get('description', '')}")
+                properties = (function.get("parameters") or {}).get("properties") or {}
+                texts.extend(
+                    str(p["description"])
+                    for p in properties.values()
+                    if isinstance(p, dict) and p.get("description")
+                )
+        return tuple(t for t in texts if t.strip())
 
     def card(self) -> dict[str, Any]:
         """The JSON-friendly declaration shown to the planner, coordinator and CLI."""
@@ -160,6 +199,8 @@ class WorkerSpec:
             "limitations": list(self.limitations),
             "examples": list(self.examples),
         }
+        if self.reads_attachments:
+            card["reads_attachments"] = True
         if self.unavailable_reason:
             card["unavailable_reason"] = self.unavailable_reason
         return card

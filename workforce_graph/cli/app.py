@@ -16,7 +16,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 
 from workforce_graph.cli.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_USAGE
 from workforce_graph.cli.evaluate import eval_command
-from workforce_graph.cli.execute import RunOptions, resume_run, start_run
+from workforce_graph.cli.execute import RunOptions, read_stdin_request, resume_run, start_run
 from workforce_graph.cli.export import export_command
 from workforce_graph.cli.interrupt import run_interruptibly
 from workforce_graph.cli.options import (
@@ -154,7 +154,7 @@ def run(
 
     def action() -> int:
         mode = output_mode(json_out, events)
-        text = sys.stdin.read() if task == "-" else task
+        text = read_stdin_request() if task == "-" else task
         return run_interruptibly(
             start_run(
                 text,

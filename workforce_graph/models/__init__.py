@@ -213,7 +213,13 @@ class ModelSet:
             return spec
         key = spec or os.environ.get(MODEL_ENV) or DEFAULT_MODEL
         if key not in self._cache:
-            self._cache[key] = resolve_model(key, base_url=self.base_url, timeout_s=self.timeout_s)
+            from workforce_graph.models.preflight import check_on_first_call
+
+            # A graph built in Python has no CLI to check the server before the run.
+            self._cache[key] = check_on_first_call(
+                resolve_model(key, base_url=self.base_url, timeout_s=self.timeout_s),
+                timeout_s=self.timeout_s,
+            )
         return self._cache[key]
 
     def check(self, roles: tuple[Role, ...] = ROLES) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import importlib.metadata
 import json
 from pathlib import Path
@@ -166,3 +167,43 @@ def test_coordinator_routes_a_finance_subtask_to_the_plugin(tmp_path: Path) -> N
     assert subtask["status"] == "done", subtask
     assert "25.0000%" in (subtask["result"] or "")
     assert [t.name for t in model.bound_tools][-1] == "max_drawdown"
+
+
+def test_its_own_example_on_an_attached_csv_is_answered_complete(tmp_path: Path) -> None:
+    """ "Maximum drawdown of the attached prices.csv" is read by the finance worker, so the
+    answer carries no "no available worker reads attached files" note."""
+    assert plugin.FINANCE_WORKER.reads_attachments
+    assert plugin.FINANCE_WORKER.card()["reads_attachments"] is True
+    graph_mod = pytest.importorskip("workforce_graph.graph")
+    plugins = pytest.importorskip("workforce_graph.plugins")
+    testing = pytest.importorskip("workforce_graph.testing")
+    csv = tmp_path / "prices.csv"
+    csv.write_text(PRICES, encoding="utf-8")
+    # Only the reasoning worker and finance: no documents worker reads the file here.
+    pm, _ = plugins.new_plugin_manager(load_entry_points=False, load_defaults=False)
+    pm.register(importlib.import_module("workforce_graph.default_plugins.reasoning"), "reasoning")
+    pm.register(plugin, name="finance")
+    plan = testing.plan_reply(
+        {
+            "id": "drawdown",
+            "description": "Compute the maximum drawdown of the attached prices.csv",
+            "capabilities": ["portfolio_analytics"],
+        }
+    )
+    model = testing.ScriptedChatModel(
+        responders={
+            "planner": plan,
+            "worker": _analyst,
+            "generator": lambda m: "The maximum drawdown is 25%.",
+        }
+    )
+    graph = graph_mod.build_workforce_graph(model=model, plugin_manager=pm).compile()
+    state: dict[str, Any] = asyncio.run(
+        graph.ainvoke(
+            {"task": "Maximum drawdown of the attached prices.csv", "attachments": [str(csv)]}
+        )
+    )
+    assert state["subtasks"][0]["worker"] == "finance"
+    assert state["answer"]["complete"], state["answer"]
+    assert state["answer"]["failed"] == []
+    assert "reads attached files" not in state["answer"]["text"]

@@ -22,6 +22,9 @@ FINANCE_WORKER = WorkerSpec(
     ),
     capabilities=("finance", "time_value_of_money", "portfolio_analytics"),
     tools=FINANCE_TOOLS,
+    # The price tools read the CSV files attached to the request; declaring it lets a
+    # request about "the attached prices.csv" be answered as complete.
+    reads_attachments=True,
     system_prompt=(
         "You are a financial analyst. Compute every figure with a tool, never by hand. "
         "Rates are decimals (0.05 is 5%). Price data comes from the request's attached "
