@@ -19,6 +19,15 @@ bad), and on an evaluation folder whose last ``results.jsonl`` or
 when the evaluation ends with every (task, sample) recorded once, every line readable
 and only the cut run made again; bad when work is lost or duplicated.
 
+The ``verifier:`` modes run with ``--verify-results`` against a verifier that cannot
+check (an HTTP error, an unusable reply): complete when every good result is kept, each
+subtask ran once and every worker call is in the usage; bad when a result was thrown
+away, run again or left out of the usage. The ``every call:`` modes answer every
+request with HTTP 500 or 429 (the last with a ``Retry-After`` the client must wait for):
+the one good ending is a clean error naming the status after a few calls (at most 9
+requests: three calls and the client's two retries of each); a run that keeps going is
+bad, as is a retry sent sooner than ``Retry-After`` asks.
+
 "bad" must be 0. The input tokens per run are shown too (a huge reply must not
 inflate later prompts).
 
@@ -30,6 +39,7 @@ inflate later prompts).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import signal
@@ -48,7 +58,7 @@ from typing import Any, Literal
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fault_server import FaultServer  # noqa: E402
+from tests.fault_server import RETRY_AFTER_S, FaultServer  # noqa: E402
 
 ANSWER = "Forty-two."
 PLAN = [
@@ -82,6 +92,14 @@ class Mode:
     signal_after_start: bool = False
     eval_case: EvalCase | None = None
     """An ``eval`` run instead of ``run``: see :func:`run_eval_case`."""
+    worker_calls: int | None = None
+    """Worker requests (and usage's worker calls) a run must make: each subtask once."""
+    max_requests: int | None = None
+    """Most chat requests the run may send before it ends."""
+    error_names: str | None = None
+    """What the clean error line must say (the HTTP status)."""
+    retry_gap_s: float | None = None
+    """The least wait between a request and the client's retry of it (``Retry-After``)."""
 
 
 def _modes() -> list[Mode]:
@@ -104,6 +122,7 @@ def _modes() -> list[Mode]:
         )
     for fault in ("http_400", "empty", "unknown_tool", "length", "huge", "drop"):
         modes.append(Mode(f"worker:{fault}", "worker", fault))
+    modes.append(Mode("worker:unknown_tools (new names)", "worker", "unknown_tools"))
     modes.append(Mode("worker:http_429 x1", "worker", "http_429", times=1))
     modes.append(Mode("worker:length x1", "worker", "length", times=1))
     for fault in ("http_400", "http_500", "empty", "unknown_tool", "length", "huge"):
@@ -112,6 +131,35 @@ def _modes() -> list[Mode]:
     modes.append(Mode("planner:hang", "planner", "hang", args=("--call-timeout", "2")))
     modes.append(Mode("wrong model name (404)", model="no-such-model"))
     modes.append(Mode("sigterm", signal_after_start=True))
+    verify = ("--verify-results",)
+    for fault in ("http_400", "http_500", "invalid_json"):
+        modes.append(Mode(f"verifier:{fault}", "verifier", fault, args=verify, worker_calls=2))
+    modes.append(
+        Mode("verifier:http_400 x1", "verifier", "http_400", times=1, args=verify, worker_calls=2)
+    )
+    modes.append(Mode("worker:http_500", "worker", "http_500"))
+    for fault, status in (("http_500", "HTTP 500"), ("http_429", "HTTP 429")):
+        modes.append(Mode(f"every call:{fault}", "*", fault, max_requests=9, error_names=status))
+    modes.append(
+        Mode(
+            "every call:http_429 Retry-After",
+            "*",
+            "http_429_retry_after",
+            max_requests=9,
+            error_names="HTTP 429",
+            retry_gap_s=RETRY_AFTER_S,
+        )
+    )
+    modes.append(
+        Mode(
+            "flow: every call:http_500",
+            "*",
+            "http_500",
+            args=("--topology", "flow"),
+            max_requests=9,
+            error_names="HTTP 500",
+        )
+    )
     modes.append(Mode("eval: refused connection", eval_case="refused"))
     modes.append(Mode("eval: cut results line", eval_case="cut results"))
     modes.append(Mode("eval: cut trajectories line", eval_case="cut trajectories"))
@@ -207,14 +255,49 @@ def run_once(mode: Mode) -> tuple[str, str, int, float]:
             started = time.perf_counter()
             code, out, err = _run(args, env, mode.signal_after_start)
             seconds = time.perf_counter() - started
+        requests = server.calls()
     if mode.signal_after_start:
         out = ""  # the events before the stop are progress, not an answer
     outcome, why = classify(code, out, err, stopped=mode.signal_after_start)
+    if outcome != "bad":
+        broken = _expectation_broken(mode, outcome, out, err, requests)
+        if broken:
+            outcome, why = "bad", broken
     tokens = 0
     if outcome in ("complete", "incomplete"):
         usage = json.loads(out).get("usage") or {}
         tokens = sum(int(u.get("input_tokens", 0)) for u in usage.values())
     return outcome, why, tokens, seconds
+
+
+def _expectation_broken(
+    mode: Mode, outcome: str, out: str, err: str, requests: list[dict[str, Any]]
+) -> str | None:
+    """Why a run that ended well by :func:`classify` still broke ``mode``'s
+    expectations (``None`` when it did not): lost or duplicated work, a run that kept
+    going against a failing server, an error that does not name the status, a retry
+    sent before ``Retry-After``."""
+    if mode.worker_calls is not None:
+        if outcome != "complete":
+            return f"{outcome}: the verifier's failure cost the results"
+        ran = len([r for r in requests if r["role"] == "worker"])
+        usage = (json.loads(out).get("usage") or {}).get("worker:reasoning") or {}
+        if ran != mode.worker_calls or usage.get("calls") != mode.worker_calls:
+            return (
+                f"{ran} worker requests and {usage.get('calls')} in the usage, not "
+                f"{mode.worker_calls}: work run again or left out"
+            )
+    if mode.max_requests is not None and len(requests) > mode.max_requests:
+        return f"kept going for {len(requests)} requests (at most {mode.max_requests})"
+    if mode.error_names is not None and (outcome != "clean error" or mode.error_names not in err):
+        return f"{outcome}, not a clean error naming {mode.error_names}"
+    if mode.retry_gap_s is not None:
+        times = [float(r["time"]) for r in requests]
+        # Each call is a request and two retries; calls follow each other at once.
+        gaps = [b - a for i, (a, b) in enumerate(itertools.pairwise(times)) if i % 3 != 2]
+        if not gaps or min(gaps) < mode.retry_gap_s * 0.95:
+            return f"a retry came {min(gaps, default=0):.2f} s after a 429, before Retry-After"
+    return None
 
 
 def _closed_port() -> int:

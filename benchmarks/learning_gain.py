@@ -39,7 +39,7 @@ import asyncio
 import json
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -285,14 +285,7 @@ async def train_flow(
     planner = base
     for report in reports:
         planner = report.updated or planner
-    return planner, {
-        "iterations": [
-            vars(r)
-            if not hasattr(r, "__dataclass_fields__")
-            else {k: getattr(r, k) for k in r.__dataclass_fields__}
-            for r in reports
-        ]
-    }
+    return planner, {"iterations": [asdict(r) for r in reports]}
 
 
 def gguf(directory: str, out: Path) -> str:

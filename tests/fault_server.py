@@ -23,25 +23,33 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from tests.fake_openai import FakeHTTPError, FakeOpenAI, role_of
 
-__all__ = ["FAULTS", "HUGE_CHARS", "FaultServer"]
+__all__ = ["FAULTS", "HUGE_CHARS", "RETRY_AFTER_S", "FaultServer"]
 
 HUGE_CHARS = 200_000
 """Size of a ``huge`` reply's text (the 200 KB subtask description of the issue)."""
+RETRY_AFTER_S = 1
+"""The ``Retry-After`` header of an ``http_429_retry_after`` reply, in seconds."""
 
 FAULTS: dict[str, str] = {
     "http_400": "HTTP 400 Bad Request",
     "http_404": "HTTP 404 (as for an unknown model)",
     "http_429": "HTTP 429 rate limit (retried by the client)",
     "http_500": "HTTP 500 server error (retried by the client)",
+    "http_429_retry_after": (
+        f"HTTP 429 with 'Retry-After: {RETRY_AFTER_S}' (the client waits that long to retry)"
+    ),
     "empty": "200 with empty content",
     "invalid_json": "200 with content that is not JSON",
     "schema_violation": "200 with JSON that does not match the schema",
     "unknown_tool": "200 with a call to a tool that does not exist",
+    "unknown_tools": "200 with a call to a tool that does not exist, a new name each time",
     "length": "200 with the reply cut off (finish_reason=length)",
     "huge": f"200 with every text field {HUGE_CHARS:,} characters long",
     "hang": "never answers (until the client gives up)",
@@ -49,7 +57,13 @@ FAULTS: dict[str, str] = {
 }
 """Every fault mode, with what the server does."""
 
-_HTTP = {"http_400": 400, "http_404": 404, "http_429": 429, "http_500": 500}
+_HTTP = {
+    "http_400": 400,
+    "http_404": 404,
+    "http_429": 429,
+    "http_500": 500,
+    "http_429_retry_after": 429,
+}
 
 
 class _Drop(Exception):
@@ -70,6 +84,8 @@ class FaultServer(FakeOpenAI):
         self.models = models
         self._faults: list[list[Any]] = []  # [role, fault, remaining or None]
         self.faults_served: list[tuple[str, str]] = []
+        # Each request is handled on its own thread: what its reply's headers must add.
+        self._reply_headers = threading.local()
 
     def __enter__(self) -> FaultServer:
         self.start()
@@ -107,6 +123,8 @@ class FaultServer(FakeOpenAI):
         if fault in _HTTP:
             self._log(body)
             status = _HTTP[fault]
+            if fault == "http_429_retry_after":
+                self._reply_headers.extra = {"Retry-After": str(RETRY_AFTER_S)}
             raise FakeHTTPError(status, f"injected fault: HTTP {status}")
         if fault == "hang":
             self._log(body)
@@ -125,13 +143,17 @@ class FaultServer(FakeOpenAI):
             message["content"] = "Sure! Here it is: {not json at all"
         elif fault == "schema_violation":
             message["content"] = json.dumps({"unexpected": "field", "items": [1, 2]})
-        elif fault == "unknown_tool":
+        elif fault in ("unknown_tool", "unknown_tools"):
+            # A new name each time gets past the repeated-call check, as a model
+            # inventing tools does.
+            served = len(self.faults_served)
+            name = "no_such_tool" if fault == "unknown_tool" else f"no_such_tool_{served}"
             message["content"] = None
             message["tool_calls"] = [
                 {
-                    "id": "call_fault_1",
+                    "id": f"call_fault_{served}",
                     "type": "function",
-                    "function": {"name": "no_such_tool", "arguments": "{}"},
+                    "function": {"name": name, "arguments": "{}"},
                 }
             ]
             choice["finish_reason"] = "tool_calls"
@@ -145,12 +167,28 @@ class FaultServer(FakeOpenAI):
     def _log(self, body: dict[str, Any]) -> None:
         messages = list(body.get("messages") or [])
         with self._lock:
-            self.log.append({"role": role_of(messages), "subtask_id": None, "messages": messages})
+            self.log.append(
+                {
+                    "role": role_of(messages),
+                    "subtask_id": None,
+                    "time": time.time(),
+                    "messages": messages,
+                }
+            )
 
     def _handler_class(self) -> Any:
         base = super()._handler_class()
 
+        server = self
+
         class Handler(base):  # type: ignore[misc, valid-type]
+            def end_headers(self) -> None:
+                extra = getattr(server._reply_headers, "extra", None) or {}
+                server._reply_headers.extra = None
+                for name, value in extra.items():
+                    self.send_header(name, value)
+                super().end_headers()
+
             def do_POST(self) -> None:
                 try:
                     super().do_POST()

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.fake_openai import FakeHTTPError
 from tests.fault_server import FaultServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -187,15 +188,76 @@ def test_a_failing_planner_call_counts_as_a_failed_plan_attempt(
 def test_a_planner_that_keeps_failing_falls_back_or_ends_incomplete_with_the_reason(
     env: dict[str, str], server: FaultServer
 ) -> None:
-    server.inject("planner", "http_500")
+    # HTTP 400 refuses the request, not the server: the planner's calls fail, the run goes on.
+    server.inject("planner", "http_400")
     # By default the whole request runs as one subtask, and the answer says why.
     code, result, _ = run_json(env, server)
     assert code == 0 and result["complete"] is True
-    assert "HTTP 500" in result["plan_fallback"] and "HTTP 500" in result["answer"]
+    assert "HTTP 400" in result["plan_fallback"] and "HTTP 400" in result["answer"]
     # Without the fallback the run ends incomplete, with the reason.
     code, result, _ = run_json(env, server, "--no-plan-fallback")
     assert code == 1 and result["complete"] is False
-    assert "no valid plan" in result["answer"] and "HTTP 500" in result["answer"]
+    assert "no valid plan" in result["answer"] and "HTTP 400" in result["answer"]
+
+
+def run_fails_cleanly(env: dict[str, str], server: FaultServer) -> str:
+    """Run a task that must stop with exit 2 and one error line; return that line."""
+    done = run_cli(
+        env, "run", "What is six times seven?", "--model", "fake-model", "--base-url",
+        server.base_url, "--json",
+    )  # fmt: skip
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr and not done.stdout.strip()
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("workforce-graph: error: "), lines
+    return lines[0]
+
+
+@pytest.mark.parametrize(("fault", "status"), [("http_500", "HTTP 500"), ("http_429", "HTTP 429")])
+def test_a_server_failing_every_call_stops_the_run_after_a_few_calls(
+    env: dict[str, str], server: FaultServer, fault: str, status: str
+) -> None:
+    server.inject("*", fault)
+    line = run_fails_cleanly(env, server)
+    assert status in line and "3 calls in a row" in line
+    # Three planner calls, each sent three times by the client (its two retries), then
+    # nothing more: not the 48 to 66 requests of a run that kept going.
+    assert [c["role"] for c in server.calls()] == ["planner"] * 9
+
+
+def test_server_errors_count_across_roles(env: dict[str, str]) -> None:
+    plans = [{"subtasks": [{"depends_on": [], **PLAN[0]}]}]
+
+    def planner(messages: list[dict[str, Any]], body: dict[str, Any]) -> Any:
+        if plans:  # the first plan is made; every later planner call fails
+            return plans.pop()
+        raise FakeHTTPError(500, "the planner's server fell over")
+
+    with FaultServer(plan=PLAN, answer=ANSWER, responders={"planner": planner}) as server:
+        server.inject("worker", "http_500")
+        line = run_fails_cleanly(env, server)
+        roles = [c["role"] for c in server.calls()]
+    assert "HTTP 500" in line and "3 calls in a row" in line
+    # The worker's attempt and its retry fail, then the replan's call: three in a row.
+    assert roles == ["planner"] + ["worker"] * 6 + ["planner"] * 3
+
+
+# -- the verifier's check (--verify-results) -------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["http_400", "http_500", "invalid_json"])
+def test_a_verifier_that_cannot_check_keeps_the_results_unchecked(
+    env: dict[str, str], server: FaultServer, fault: str
+) -> None:
+    server.inject("verifier", fault)
+    code, result, _ = run_json(env, server, "--verify-results")
+    assert code == 0 and result["complete"] is True
+    assert result["answer"].startswith(ANSWER)
+    assert "the verifier could not check the results of s1, s2" in result["answer"]
+    assert [r["result"] for r in result["results"]] == ["Result of s1.", "Result of s2."]
+    # No good result was thrown away and run again, and every worker call is counted.
+    assert sorted(c["subtask_id"] for c in server.calls("worker")) == ["s1", "s2"]
+    assert result["usage"]["worker:reasoning"]["calls"] == 2
 
 
 # -- usage and bounds --------------------------------------------------------------

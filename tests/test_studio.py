@@ -219,11 +219,13 @@ async def test_studio_streams_the_progress_events(studio: Studio) -> None:
 
 
 async def test_studio_run_context_picks_the_models(studio: Studio) -> None:
-    models: dict[str, list[str]] = {"planner": [], "worker": []}
+    models: dict[str, list[str]] = {"planner": [], "worker": [], "probe": []}
 
     def recording(role: str) -> Any:
         def reply(messages: list[dict[str, Any]], body: dict[str, Any]) -> Any:
-            models[role].append(body["model"])
+            # A model the server does not list is checked once with a one-token call.
+            probe = messages == [{"role": "user", "content": "Say OK."}]
+            models["probe" if probe else role].append(body["model"])
             if role == "planner":
                 return {
                     "subtasks": [
@@ -248,7 +250,11 @@ async def test_studio_run_context_picks_the_models(studio: Studio) -> None:
     finally:
         studio.fake.responders.clear()
     assert out["answer"]["complete"] is True
-    assert models == {"planner": ["big-planner"], "worker": ["fake-model"]}
+    assert models == {
+        "planner": ["big-planner"],
+        "worker": ["fake-model"],
+        "probe": ["big-planner"],
+    }
 
 
 async def test_studio_runs_the_flow_and_shows_its_memory(studio: Studio) -> None:

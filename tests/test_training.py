@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -264,6 +265,35 @@ def test_an_out_that_is_a_file_fails_before_any_model_loads(
         f"workforce-graph: error: --out {taken} is a file; pass a folder for the model"
     )
     assert taken.read_text() == "a file the user keeps"
+
+
+@pytest.mark.parametrize("kind", ["sft", "dpo", "flow-grpo"])
+@pytest.mark.parametrize("package", ["datasets", "trl", "torch"])
+def test_without_the_train_extra_training_names_it_in_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    package: str,
+) -> None:
+    rows = tmp_path / "rows.jsonl"
+    row = {
+        "sft": {"prompt": "p", "completion": "c"},
+        "dpo": {"prompt": "p", "chosen": "a", "rejected": "b"},
+        "flow-grpo": {"prompt": "p", "completion": "c", "advantage": 1.0},
+    }[kind]
+    rows.write_text(json.dumps(row) + "\n")
+    # None in sys.modules is how Python marks a module that cannot be imported.
+    monkeypatch.setitem(sys.modules, package, None)
+    out = tmp_path / "o"
+    with pytest.raises(SystemExit) as exited:
+        main(["train", kind, "--data", str(rows), "--out", str(out), "--device", "cuda"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"workforce-graph: error: training needs packages that are missing ({package}): "
+        "pip install 'workforce-graph[train]'"
+    )
 
 
 def test_a_gguf_out_that_is_a_folder_fails_before_the_model_is_read(

@@ -7,7 +7,11 @@ name where one applies, and a timestamp. Consume them with
 Events: ``plan``, ``assigned``, ``started``, ``finished``, ``failed``, ``retry``,
 ``replan``, ``answer``; ``plan_fallback`` (with the ``reason``) when no valid plan came
 and the whole request runs as one subtask, ``plan_error`` when no plan could be made,
-``call_failed`` when a planner or coordinator model call failed and the run went on.
+``call_failed`` when a planner or coordinator model call failed and the run went on
+(these three carry a ``detail`` for debugging: the exception as Python names it),
+``verify_skipped`` when the verifier could not check a result (``verify_results``) and
+the result was kept unchecked, ``stopped`` when the time budget (``max_run_s``) ended
+the run with work left.
 The flow topology adds ``turn`` (the planner's next step) and ``verdict`` (the
 verifier's STOP or CONTINUE); its executor sends ``started``, ``finished`` and
 ``failed`` with the turn's id (``t1``, ``t2``, ...) as ``subtask_id``.
@@ -27,6 +31,8 @@ EventName = Literal[
     "plan_fallback",
     "plan_error",
     "call_failed",
+    "verify_skipped",
+    "stopped",
     "assigned",
     "started",
     "finished",

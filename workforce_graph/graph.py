@@ -68,8 +68,9 @@ def build_workforce_graph(
         **options: Any field of :class:`WorkforceSettings` (``max_replans``,
             ``max_retries``, ``max_concurrency``, ``subtask_timeout_s``,
             ``max_tool_calls``, ``max_plan_attempts``, ``max_subtasks``,
-            ``verify_results``, ...), applied over ``settings``. Each can also be set
-            per run through :data:`WorkforceContext`.
+            ``verify_results``, ``max_run_s`` (the whole run's seconds, counted in
+            state), ...), applied over ``settings``. Each can also be set per run
+            through :data:`WorkforceContext`.
 
     Returns:
         An uncompiled ``StateGraph``; input ``{"task": ...}`` or ``{"messages": [...]}``,
@@ -79,6 +80,9 @@ def build_workforce_graph(
     Raises:
         TypeError: An option that is not a setting.
         ValueError: A setting out of bounds, or no worker available.
+
+    A run raises :class:`~workforce_graph.model_errors.ServerUnavailableError` (a
+    ``ModelConfigError``) when three model calls in a row failed with HTTP 429 or 5xx.
 
     Example:
         >>> from langgraph.checkpoint.memory import InMemorySaver

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
-from typing import Literal, Protocol
+from typing import Literal, NotRequired, Protocol
 
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
@@ -26,6 +26,7 @@ from workforce_graph.bounds import DESCRIPTION_CHARS, REASON_CHARS, bound
 from workforce_graph.usage import Usage
 
 __all__ = [
+    "NOT_RUN_IN_TIME",
     "Decision",
     "FailedPlan",
     "Outcome",
@@ -48,6 +49,7 @@ __all__ = [
     "ready_subtasks",
     "retry_failed",
     "runnable_ids",
+    "time_budget_reason",
     "topological_order",
     "unfinished",
     "validate_plan",
@@ -69,6 +71,9 @@ class Subtask(TypedDict):
     result: str | None
     failure_reason: str | None
     attempts: int
+    unverified: NotRequired[str | None]
+    """Why the verifier could not check the result (``verify_results``); the result is
+    kept and the answer says it was not checked."""
 
 
 class FailedPlan(TypedDict):
@@ -108,6 +113,8 @@ class Outcome(TypedDict):
     attempts: int
     seconds: float
     usage: dict[str, Usage]
+    unverified: NotRequired[str | None]
+    """Why a done result could not be checked by the verifier."""
 
 
 class _Step(Protocol):
@@ -281,19 +288,23 @@ def apply_outcome(subtask: Subtask, outcome: Outcome) -> Subtask:
     if outcome["status"] == "blocked":
         return subtask
     attempts = subtask["attempts"] + outcome["attempts"]
+    # A note about an earlier result does not carry over to this one.
+    before = {k: v for k, v in subtask.items() if k != "unverified"}
     if outcome["status"] == "done":
+        unverified = outcome.get("unverified")
         return Subtask(
             **{
-                **subtask,
+                **before,  # type: ignore[typeddict-item]
                 "status": "done",
                 "result": outcome["result"],
                 "failure_reason": None,
                 "attempts": attempts,
+                **({"unverified": unverified} if unverified else {}),
             }
         )
     return Subtask(
         **{
-            **subtask,
+            **before,  # type: ignore[typeddict-item]
             "status": "failed",
             "failure_reason": bound(outcome["reason"] or "unknown failure", REASON_CHARS),
             "attempts": attempts,
@@ -340,16 +351,50 @@ class Decision:
     """Subtasks set to run again (as they were before)."""
     failed_plan: FailedPlan | None = None
     """The plan given up on, when the verdict is ``replan``."""
+    stop_reason: str | None = None
+    """Why the run finishes with work left (its time budget ran out)."""
+
+
+NOT_RUN_IN_TIME = "not run: the run's time budget ran out first"
+"""The failure of a subtask the time budget left no time for."""
+
+
+def time_budget_reason(max_run_s: float, elapsed_s: float) -> str:
+    """The answer's reason when ``max_run_s`` ended a run with work left."""
+    return (
+        f"the time budget ran out ({max_run_s:g} s of {elapsed_s:.1f} s spent) before every "
+        "subtask finished"
+    )
 
 
 def decide(
-    subtasks: list[Subtask], *, replans: int, max_retries: int, max_replans: int
+    subtasks: list[Subtask],
+    *,
+    replans: int,
+    max_retries: int,
+    max_replans: int,
+    elapsed_s: float = 0.0,
+    max_run_s: float = float("inf"),
 ) -> Decision:
     """Retry what may be retried, else replan a failed plan within budget, else go on or finish.
 
     The one routing decision after a round, so a failure among parallel siblings cannot
-    trigger a replan twice.
+    trigger a replan twice. Once ``elapsed_s`` reaches ``max_run_s`` nothing more
+    runs: the run finishes with what is done, the subtasks that were ready to run failed
+    with :data:`NOT_RUN_IN_TIME`, and the decision's ``stop_reason`` says why.
     """
+    if elapsed_s >= max_run_s and any(s["status"] != "done" for s in subtasks):
+        ready = {s["id"] for s in ready_subtasks(subtasks)}
+        return Decision(
+            "finish",
+            [
+                apply_outcome(s, failed_outcome(NOT_RUN_IN_TIME, attempts=0))
+                if s["id"] in ready
+                else s
+                for s in subtasks
+            ],
+            stop_reason=time_budget_reason(max_run_s, elapsed_s),
+        )
     after, retried = retry_failed(subtasks, max_retries)
     if retried:
         return Decision("dispatch", after, retried=retried)

@@ -116,8 +116,8 @@ class WorkforceSettings:
     )
     max_run_s: float = setting(
         900.0,
-        "Flow topology: seconds the run's turns may take, counted in state (a resumed "
-        "run goes on with what is left).",
+        "Seconds the whole run may take, counted in state (a resumed run goes on with what "
+        "is left); then the answer is written from what finished, marked incomplete.",
         above=0,
     )
     memory_budget_tokens: int = setting(

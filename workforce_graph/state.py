@@ -56,6 +56,7 @@ class WorkforceOutput(TypedDict, total=False):
     usage: Annotated[dict[str, Usage], add_usage]
     error: str | None
     plan_fallback: str | None
+    stop_reason: str | None
 
 
 class WorkforceState(TypedDict):
@@ -75,3 +76,9 @@ class WorkforceState(TypedDict):
     """A reviewer's feedback on a rejected plan, for the planner's next attempt."""
     plan_fallback: NotRequired[str | None]
     """Why the request runs as one subtask: no valid plan came (the answer says so)."""
+    elapsed_s: NotRequired[float]
+    """Seconds this run's nodes have spent, for ``max_run_s`` (a resume goes on from it)."""
+    stop_reason: NotRequired[str | None]
+    """Why the run stopped before its work was done (the time budget ran out)."""
+    server_errors: NotRequired[int]
+    """Model calls in a row that failed with a server error (see ``model_errors``)."""

@@ -51,7 +51,21 @@ _METHODS = ("json_schema", "function_calling", "json_mode")
 
 
 class StructuredOutputError(RuntimeError):
-    """The model did not produce valid structured output within the allowed attempts."""
+    """The model did not produce valid structured output within the allowed attempts.
+
+    Its message is for debugging (exception types included). :attr:`problems` says the
+    same for people, one entry per attempt, without Python names: what a node shows in
+    a reason, an answer or an error.
+    """
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems) or [message]
+
+    @property
+    def problem(self) -> str:
+        """The last attempt's problem, in plain words."""
+        return self.problems[-1]
 
 
 class _CutOff(Exception):
@@ -176,6 +190,7 @@ async def structured_call(
     methods = _methods_to_try(model, method)
     forced = method != "auto"
     errors: list[str] = []
+    problems: list[str] = []
     tries = 0
     while tries < attempts:
         current = methods[0] if methods else "text"
@@ -228,6 +243,7 @@ async def structured_call(
                 tries -= 1
                 continue
             errors.append(_short(exc))
+            problems.append(_plain(exc))
             history = [
                 *messages,
                 HumanMessage(
@@ -245,6 +261,7 @@ async def structured_call(
                     # The client rejected the reply, but the server answered: it counts.
                     meter.record_completion(getattr(exc, "completion", None))
                 errors.append("the reply was cut off by the token limit")
+                problems.append(errors[-1])
                 history = [
                     *messages,
                     HumanMessage("Your previous reply was too long and was cut off. Be brief."),
@@ -252,7 +269,7 @@ async def structured_call(
                 continue
             raise
     raise StructuredOutputError(
-        f"no valid {schema.__name__} after {attempts} attempts: " + " | ".join(errors)
+        f"no valid {schema.__name__} after {attempts} attempts: " + " | ".join(errors), problems
     )
 
 
@@ -307,6 +324,36 @@ def _with_schema_prompt(
             "Reply with one JSON object only, no prose, matching this JSON schema:\n" + schema_text
         ),
     ]
+
+
+def _plain(exc: BaseException, limit: int = 300) -> str:
+    """Why a reply was unusable, for people: no exception or schema class names."""
+    if isinstance(exc, ValidationError):
+        parts = []
+        for error in exc.errors(include_url=False)[:3]:
+            where = ".".join(str(p) for p in error["loc"]) or "the reply"
+            given = error.get("input")
+            got = "" if isinstance(given, dict | list) else f" (got {str(given)[:60]!r})"
+            # The value first: a message listing every allowed value would hide it.
+            message = error["msg"] if len(error["msg"]) <= 120 else error["msg"][:117] + "..."
+            parts.append(f"{where}{got}: {message}")
+        more = exc.error_count() - len(parts)
+        text = "the reply does not have the expected fields: " + "; ".join(parts)
+        text += f"; and {more} more" if more > 0 else ""
+    elif isinstance(exc, json.JSONDecodeError):
+        where = f"line {exc.lineno} column {exc.colno}"
+        text = f"the reply's JSON does not parse ({exc.msg} at {where})"
+    elif isinstance(exc, OutputParserException):
+        text = f"the reply could not be read: {_first_line(exc)}"
+    else:
+        text = _first_line(exc)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else "the reply was unusable"
 
 
 def _short(exc: BaseException, limit: int = 600) -> str:

@@ -19,6 +19,15 @@ A model that repeats a tool call it already made, with the same arguments, is st
 greedy decoding sees the same messages and makes the same call until the budget runs out
 (the embedded model did so 15 times for a subtask it could not code). The repeat is not
 run; the model is asked once, without tools, for the subtask's result from what it has.
+The same goes for a model that names tools that do not exist: told the tools it has, a
+small model names another made-up one, turn after turn (the error it gets back does not
+help it), so after :data:`UNKNOWN_TOOL_TURNS` such replies in a row it is asked the same
+way.
+
+A model server that fails (HTTP 429 or 5xx after the client's retries) is counted in the
+run's streak (``streak``, see :mod:`workforce_graph.model_errors`), and every answered
+call ends it; the one exception a worker's run raises is the streak's, when the server
+failed too many calls in a row.
 """
 
 from __future__ import annotations
@@ -39,18 +48,23 @@ from langchain_core.messages import (
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 
+from workforce_graph.bounds import REASON_CHARS
+from workforce_graph.model_errors import ServerErrorStreak, call_failure
 from workforce_graph.prompts import brief, render_subtask_prompt
 from workforce_graph.replies import BREVITY_REQUEST, CUT_OFF, was_cut_off, without_echoes
 from workforce_graph.usage import UsageMeter
 from workforce_graph.workers import SubtaskContext, SubtaskFailed, WorkerSpec, _current_subtask
 
-__all__ = ["DEFAULT_MAX_TOOL_CALLS", "WorkerResult", "run_worker"]
+__all__ = ["DEFAULT_MAX_TOOL_CALLS", "UNKNOWN_TOOL_TURNS", "WorkerResult", "run_worker"]
 
 DEFAULT_MAX_TOOL_CALLS = 15
 """Per-subtask tool-call budget, as in the OWL paper."""
 
 CUT_RETRIES = 1
 """Calls again, asking for brevity, after a reply cut off by the token limit."""
+UNKNOWN_TOOL_TURNS = 2
+"""Replies in a row naming only tools that do not exist, before the model is asked to
+answer without tools."""
 FAILED_PREFIX = "FAILED:"
 
 EMPTY_REPLY = (
@@ -144,6 +158,7 @@ async def _tool_loop(
     meter: UsageMeter,
     config: RunnableConfig | None,
     counter: list[int],
+    streak: ServerErrorStreak,
 ) -> WorkerResult:
     system = f"{spec.system_prompt}\n\n{_RESULT_RULES}".strip()
     messages: list[BaseMessage] = [
@@ -158,11 +173,13 @@ async def _tool_loop(
     turn = 0
     made: set[str] = set()
     stuck = asked_again = False
+    unknown_turns = 0
     while True:
         turn += 1
         # Once stuck, the model answers without tools: it cannot repeat the call again.
         caller = model if stuck else bound
         reply = await caller.ainvoke(messages, config=_with_turn(config, turn))
+        streak.answered()
         meter.record(reply)
         if was_cut_off(reply):
             # A cut reply is no result (nor are cut tool arguments): ask again, briefly.
@@ -182,7 +199,11 @@ async def _tool_loop(
             return _finished(text, counter[0])
         if stuck:
             return _failed("the worker kept calling tools after being asked to answer", counter[0])
-        if all(_signature(call) in made for call in reply.tool_calls):
+        unknown = all(call["name"] not in tools for call in reply.tool_calls)
+        unknown_turns = unknown_turns + 1 if unknown else 0
+        if unknown_turns >= UNKNOWN_TOOL_TURNS or all(
+            _signature(call) in made for call in reply.tool_calls
+        ):
             stuck = True
             # Plain text, not the tool-call transcript: asked to answer after one, small
             # models write another call as text.
@@ -241,6 +262,7 @@ async def run_worker(
     timeout_s: float | None = None,
     meter: UsageMeter | None = None,
     config: RunnableConfig | None = None,
+    streak: ServerErrorStreak | None = None,
 ) -> WorkerResult:
     """Run one subtask on ``spec`` and return its result or its failure.
 
@@ -252,15 +274,20 @@ async def run_worker(
         timeout_s: Wall-clock limit for the whole subtask.
         meter: Records model calls and tokens.
         config: Passed to the model and tools (callbacks, stream writer).
+        streak: The run's streak of model calls failing with a server error.
 
     Returns:
         ``{"status": "done" | "failed", "result", "reason", "tool_calls"}``; never raises
         for a worker's fault.
 
+    Raises:
+        ServerUnavailableError: This failure made the streak reach its limit.
+
     Example:
         >>> result = await run_worker(spec, model, context, timeout_s=60)  # doctest: +SKIP
     """
     meter = meter or UsageMeter(f"worker:{spec.name}")
+    streak = streak or ServerErrorStreak()
     budget = spec.max_tool_calls if spec.max_tool_calls is not None else max_tool_calls
     counter = [0]
     token = _current_subtask.set(context)
@@ -276,6 +303,7 @@ async def run_worker(
                 meter=meter,
                 config=config,
                 counter=counter,
+                streak=streak,
             )
         # asyncio.timeout, unlike wait_for, does not wrap the coroutine in another task.
         async with asyncio.timeout(timeout_s):
@@ -292,6 +320,7 @@ async def run_worker(
         # The worker's own code raised it (say, a client that gave up): its failure.
         return _failed("the worker's run was cancelled before it finished", counter[0])
     except Exception as exc:
-        return _failed(f"{type(exc).__name__}: {exc}", counter[0])
+        streak.failed(exc)  # raises when the server has failed too many calls in a row
+        return _failed(call_failure(exc, limit=REASON_CHARS), counter[0])
     finally:
         _current_subtask.reset(token)

@@ -188,7 +188,7 @@ def _guard(debug: bool, action: Callable[[], str], resume_hint: Callable[[], str
     130 or 143, never a traceback.
     """
     from workforce_graph.evaluation.runner import EvalError
-    from workforce_graph.training.base_model import BaseModelError
+    from workforce_graph.training.base_model import TRAIN_HINT, BaseModelError
     from workforce_graph.training.options import TrainingError
     from workforce_graph.training.rows import RowFormatError
 
@@ -203,6 +203,9 @@ def _guard(debug: bool, action: Callable[[], str], resume_hint: Callable[[], str
             return 128 + signal.SIGTERM if isinstance(stopped, _Terminated) else EXIT_INTERRUPTED
         except (BaseModelError, EvalError, RowFormatError, TrainingError, ValueError) as exc:
             raise CliError(str(exc).splitlines()[0]) from exc
+        except ImportError as exc:  # a package of the extra broken past the first check
+            missing = exc.name or "a training package"
+            raise CliError(f"training could not import {missing}: {TRAIN_HINT}") from exc
         if text:
             print(text)
         return 0

@@ -102,6 +102,8 @@ class FlowState(TypedDict):
     """Turns taken so far in this run."""
     elapsed_s: NotRequired[float]
     """Seconds spent in this run's nodes (survives a resume, unlike a start time)."""
+    server_errors: NotRequired[int]
+    """Model calls in a row that failed with a server error (see ``model_errors``)."""
     stop: NotRequired[StopKind | None]
     stop_reason: NotRequired[str | None]
     answer: NotRequired[Answer | None]

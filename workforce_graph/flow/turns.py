@@ -29,6 +29,7 @@ def fresh_run(state: FlowState) -> dict[str, Any]:
         "step": None,
         "turn": 0,
         "elapsed_s": 0.0,
+        "server_errors": 0,
         "stop": None,
         "stop_reason": None,
         "answer": None,

@@ -7,6 +7,7 @@ fit goes back once with feedback, then deterministic capability matching decides
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -16,8 +17,8 @@ from pydantic import BaseModel
 
 from workforce_graph.events import emit
 from workforce_graph.lifecycle import Subtask, assign, fail_unassignable, mark_dispatched
-from workforce_graph.model_errors import call_failure, is_fatal
-from workforce_graph.nodes.deps import NodeDeps
+from workforce_graph.model_errors import ServerErrorStreak, call_failure, is_fatal
+from workforce_graph.nodes.deps import NodeDeps, spent_s
 from workforce_graph.plugins import WorkerRegistry
 from workforce_graph.prompts import describe_workers
 from workforce_graph.roles import role_config
@@ -62,9 +63,11 @@ def make_coordinator(deps: NodeDeps) -> Any:
     async def coordinator(
         state: WorkforceState, config: RunnableConfig, runtime: Runtime[Any]
     ) -> dict[str, Any]:
+        started = time.perf_counter()
         subtasks = {s["id"]: s for s in state.get("subtasks", [])}
         registry = deps.registry
         meter = UsageMeter("coordinator")
+        streak = ServerErrorStreak(int(state.get("server_errors") or 0))
         load: dict[str, int] = {}
         choices: dict[str, list[str]] = {}
 
@@ -90,13 +93,19 @@ def make_coordinator(deps: NodeDeps) -> Any:
         if choices:
             try:
                 picked = await _ask_model(
-                    deps, runtime, config, list(subtasks.values()), choices, meter
+                    deps, runtime, config, list(subtasks.values()), choices, meter, streak
                 )
             except Exception as exc:
                 if is_fatal(exc):
                     raise
+                streak.failed(exc)  # a server that keeps failing ends the run here
                 # Capability matching can still assign every subtask.
-                emit("call_failed", role="coordinator", reason=call_failure(exc))
+                emit(
+                    "call_failed",
+                    role="coordinator",
+                    reason=call_failure(exc),
+                    detail=f"{type(exc).__name__}: {exc}",
+                )
                 picked = {}
             for sid, candidates in choices.items():
                 if sid in picked:
@@ -108,6 +117,8 @@ def make_coordinator(deps: NodeDeps) -> Any:
         return {
             "subtasks": mark_dispatched(list(subtasks.values())),
             "usage": meter.as_update(),
+            "server_errors": streak.count,
+            "elapsed_s": spent_s(state, started),
         }
 
     return coordinator
@@ -120,6 +131,7 @@ async def _ask_model(
     subtasks: list[Subtask],
     choices: dict[str, list[str]],
     meter: UsageMeter,
+    streak: ServerErrorStreak,
 ) -> dict[str, str]:
     """Valid model assignments; invalid ones are retried once with feedback, then dropped."""
     model = deps.model_for("coordinator", runtime.context)
@@ -144,8 +156,10 @@ async def _ask_model(
                 timeout_s=deps.settings_for(runtime.context).call_timeout_s,
             )
         except StructuredOutputError as exc:
+            streak.answered()
             messages = [*messages[:2], HumanMessage(f"Invalid reply: {exc}. Try again.")]
             continue
+        streak.answered()
         problems = []
         for a in reply.assignments:
             if a.subtask_id not in choices or a.subtask_id in accepted:

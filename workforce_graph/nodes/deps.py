@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +13,7 @@ from workforce_graph.models import ModelSet, Role
 from workforce_graph.plugins import WorkerRegistry
 from workforce_graph.settings import WorkforceSettings
 
-__all__ = ["NodeDeps"]
+__all__ = ["NodeDeps", "spent_s"]
 
 
 @dataclass(frozen=True)
@@ -27,3 +29,11 @@ class NodeDeps:
         """The role's model, honouring a run's ``<role>_model`` / ``model`` override."""
         name = getattr(context, f"{role}_model", None) or getattr(context, "model", None)
         return self.models.get(name) if name else self.models.for_role(role)
+
+
+def spent_s(state: Mapping[str, Any], started: float) -> float:
+    """The run's seconds so far: what its earlier nodes spent (``elapsed_s`` in state,
+    so a resumed run goes on from there) and this node's since ``started``
+    (``time.perf_counter()``). Time between nodes, such as a paused plan review or a
+    killed process, is not counted."""
+    return float(state.get("elapsed_s") or 0.0) + time.perf_counter() - started

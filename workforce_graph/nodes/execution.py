@@ -8,6 +8,12 @@ moment it ends, so a resumed run does not redo it) and bounded by ``max_concurre
 A failed attempt is retried inside its task at once (within ``max_retries``), so its
 dependents go on while its siblings still run instead of waiting for the round to end;
 the verifier still makes the one routing decision (replan or finish) after the round.
+No attempt outlasts the run's time budget (``max_run_s``): each gets at most the time
+left, and none starts once it is spent.
+
+With ``verify_results`` each result is checked by the verifier model as it arrives; a
+check that cannot be made (a failed call, an unusable reply) keeps the result, marked
+unverified, and every call made for the subtask stays in its usage.
 
 Task results are matched to calls by call order on resume, so the tasks are *called*
 in a fixed topological order up front; each one then waits inside for its dependencies
@@ -30,6 +36,7 @@ from langgraph.runtime import Runtime
 
 from workforce_graph.events import emit
 from workforce_graph.lifecycle import (
+    NOT_RUN_IN_TIME,
     Outcome,
     Subtask,
     apply_outcome,
@@ -37,8 +44,9 @@ from workforce_graph.lifecycle import (
     failed_outcome,
     runnable_ids,
 )
+from workforce_graph.model_errors import ServerErrorStreak, is_fatal
 from workforce_graph.models import runs_in_process
-from workforce_graph.nodes.deps import NodeDeps
+from workforce_graph.nodes.deps import NodeDeps, spent_s
 from workforce_graph.nodes.verifier import check_result
 from workforce_graph.prompts import brief
 from workforce_graph.roles import role_config
@@ -64,9 +72,16 @@ class _Round:
     outcomes: dict[str, asyncio.Future[Outcome]]
     slots: asyncio.Semaphore
     config: RunnableConfig
+    deadline: float
+    """``time.perf_counter()`` value at which the run's time budget is spent."""
+    streak: ServerErrorStreak
+    """Model calls in a row that failed with a server error, across the round's subtasks."""
 
 
 _ROUNDS: dict[str, _Round] = {}
+
+STOPPED_IN_TIME = "stopped: the run's time budget ran out while it ran"
+"""The failure of an attempt that the run's time budget, not its own timeout, cut."""
 
 
 async def execute_subtask(round_id: str, subtask_id: str) -> Outcome:
@@ -97,19 +112,29 @@ async def execute_subtask(round_id: str, subtask_id: str) -> Outcome:
     allowed = max(1, rnd.settings.max_retries + 1 - subtask["attempts"])
     usage: dict[str, Usage] = {}
     started = time.perf_counter()
+    seconds = 0.0
     result: WorkerResult | None = None
+    unverified: str | None = None
+    made = 0
     for attempt in range(1, allowed + 1):
-        if result is not None:
-            emit(
-                "retry",
-                subtask_id=subtask_id,
-                worker=worker_name,
-                attempt=subtask["attempts"] + attempt,
-                reason=result["reason"],
-            )
         async with rnd.slots:
+            left = rnd.deadline - time.perf_counter()
+            if left <= 0:
+                if result is not None:
+                    break  # the last attempt's failure stands; no time for another
+                emit("failed", subtask_id=subtask_id, worker=worker_name, reason=NOT_RUN_IN_TIME)
+                return failed_outcome(NOT_RUN_IN_TIME, attempts=0)
+            if result is not None:
+                emit(
+                    "retry",
+                    subtask_id=subtask_id,
+                    worker=worker_name,
+                    attempt=subtask["attempts"] + attempt,
+                    reason=result["reason"],
+                )
             emit("started", subtask_id=subtask_id, worker=worker_name)
-            result, used = await _attempt(rnd, spec, context)
+            result, used, unverified = await _attempt(rnd, spec, context, timeout_s=left)
+        made = attempt
         usage = add_usage(usage, used)
         seconds = round(time.perf_counter() - started, 3)
         if result["status"] == "done":
@@ -120,7 +145,7 @@ async def execute_subtask(round_id: str, subtask_id: str) -> Outcome:
                 seconds=seconds,
                 result=result["result"][:200],
             )
-            return Outcome(
+            done = Outcome(
                 status="done",
                 result=result["result"],
                 reason=None,
@@ -128,22 +153,33 @@ async def execute_subtask(round_id: str, subtask_id: str) -> Outcome:
                 seconds=seconds,
                 usage=usage,
             )
+            if unverified:
+                done["unverified"] = unverified
+            return done
+        timed_out = (result["reason"] or "").startswith("timed out")
+        if timed_out and left < rnd.settings.subtask_timeout_s:
+            # Cut by the run's budget, not by its own timeout: say which.
+            result = {**result, "reason": STOPPED_IN_TIME}
         emit("failed", subtask_id=subtask_id, worker=worker_name, reason=result["reason"])
     assert result is not None  # allowed >= 1
     return Outcome(
         status="failed",
         result="",
         reason=result["reason"],
-        attempts=allowed,
+        attempts=made,
         seconds=seconds,
         usage=usage,
     )
 
 
 async def _attempt(
-    rnd: _Round, spec: WorkerSpec, context: SubtaskContext
-) -> tuple[WorkerResult, dict[str, Usage]]:
-    """One run of the worker (and of the verifier's check, when asked for)."""
+    rnd: _Round, spec: WorkerSpec, context: SubtaskContext, *, timeout_s: float
+) -> tuple[WorkerResult, dict[str, Usage], str | None]:
+    """One run of the worker (and of the verifier's check, when asked for).
+
+    Returns the result, the usage of every call made, and why the result could not be
+    checked (``None`` when it was, or no check was asked for).
+    """
     sid = context["subtask_id"]
     meter = UsageMeter(f"worker:{spec.name}")
     result = await run_worker(
@@ -151,30 +187,40 @@ async def _attempt(
         rnd.deps.model_for("worker", rnd.context),
         context,
         max_tool_calls=rnd.settings.max_tool_calls,
-        timeout_s=rnd.settings.subtask_timeout_s,
+        timeout_s=min(rnd.settings.subtask_timeout_s, timeout_s),
         meter=meter,
         config=role_config(rnd.config, "worker", node="workers", subtask_id=sid),
+        streak=rnd.streak,
     )
     usage = meter.as_update()
-    if result["status"] == "done" and rnd.settings.verify_results:
-        verifier_meter = UsageMeter("verifier")
-        problem = await check_result(
+    if result["status"] != "done" or not rnd.settings.verify_results:
+        return result, usage, None
+    verifier_meter = UsageMeter("verifier")
+    try:
+        check = await check_result(
             rnd.deps.model_for("verifier", rnd.context),
             context,
             result["result"],
             verifier_meter,
             rnd.config,
             method=rnd.settings.structured_output,
+            timeout_s=rnd.settings.call_timeout_s,
+            streak=rnd.streak,
         )
+    finally:
+        # Counted even when the check raises: the worker's calls were made.
         usage = add_usage(usage, verifier_meter.as_update())
-        if problem:
-            result = WorkerResult(
-                status="failed",
-                result="",
-                reason=f"verifier: {problem}",
-                tool_calls=result["tool_calls"],
-            )
-    return result, usage
+    if check.skipped:
+        emit("verify_skipped", subtask_id=sid, worker=spec.name, reason=check.skipped)
+        return result, usage, check.skipped
+    if check.problem:
+        result = WorkerResult(
+            status="failed",
+            result="",
+            reason=f"verifier: {check.problem}",
+            tool_calls=result["tool_calls"],
+        )
+    return result, usage, None
 
 
 # The plain function stays importable under its own name: LangGraph caches the runnable
@@ -198,6 +244,7 @@ def make_workers_node(deps: NodeDeps) -> Any:
     async def workers(
         state: WorkforceState, config: RunnableConfig, runtime: Runtime[Any]
     ) -> dict[str, Any]:
+        started = time.perf_counter()
         subtasks = list(state.get("subtasks", []))
         settings = deps.settings_for(runtime.context)
         loop = asyncio.get_running_loop()
@@ -214,6 +261,8 @@ def make_workers_node(deps: NodeDeps) -> Any:
                 subtask_slots(settings, deps.model_for("worker", runtime.context))
             ),
             config=config,
+            deadline=started + settings.max_run_s - float(state.get("elapsed_s") or 0.0),
+            streak=ServerErrorStreak(int(state.get("server_errors") or 0)),
         )
         order = runnable_ids(subtasks)
         for s in subtasks:
@@ -239,7 +288,9 @@ def make_workers_node(deps: NodeDeps) -> Any:
                 nonlocal usage
                 try:
                     outcome: Outcome = await calls[sid]
-                except Exception:
+                except Exception as exc:
+                    if is_fatal(exc):
+                        raise  # no later call can succeed (or the server keeps failing)
                     # The task machinery failed or the worker was stopped from outside
                     # (LangGraph wraps that in its own exception): a failed subtask with
                     # a reason for people, not an internal exception name.
@@ -253,6 +304,11 @@ def make_workers_node(deps: NodeDeps) -> Any:
             await asyncio.gather(*(settle(sid) for sid in order))
         finally:
             del _ROUNDS[round_id]
-        return {"subtasks": list(rnd.subtasks.values()), "usage": usage}
+        return {
+            "subtasks": list(rnd.subtasks.values()),
+            "usage": usage,
+            "elapsed_s": spent_s(state, started),
+            "server_errors": rnd.streak.count,
+        }
 
     return workers

@@ -1,7 +1,12 @@
 """Generator: one final answer synthesised from the results, honest about gaps.
 
 When a budget ran out, it still answers, marks the answer incomplete and says which
-subtasks failed and why (that note is written by code, not left to the model).
+subtasks failed and why (that note is written by code, not left to the model); when the
+time budget ended the run, that is one of the reasons (id ``time``). Results the
+verifier could not check are used as they are, and a note says so.
+
+Its own call does not count towards the run's streak of server errors: it is the last
+call, and an answer made of the results is worth more than a stop.
 """
 
 from __future__ import annotations
@@ -34,10 +39,10 @@ from workforce_graph.replies import (
     without_echoes,
 )
 from workforce_graph.roles import role_config
-from workforce_graph.state import Answer, WorkforceState
+from workforce_graph.state import Answer, Subtask, WorkforceState
 from workforce_graph.usage import UsageMeter
 
-__all__ = ["ANSWER_ID", "make_generator"]
+__all__ = ["ANSWER_ID", "TIME_ID", "make_generator", "unverified_note"]
 
 SYSTEM = """You write the final answer to the user's request from the results your team \
 produced. Synthesise one coherent answer; do not list the subtasks. Cite source URLs \
@@ -51,6 +56,8 @@ CUT_RETRIES = 1
 """Calls again, asking for brevity, after a reply cut off by the token limit."""
 ANSWER_ID = "answer"
 """The ``failed`` entry's id when the final answer itself could not be written."""
+TIME_ID = "time"
+"""The ``failed`` entry's id when the time budget ended the run (as in the flow)."""
 
 
 def make_generator(deps: NodeDeps) -> Any:
@@ -65,6 +72,8 @@ def make_generator(deps: NodeDeps) -> Any:
         unread = unreadable_attachments(deps.registry, attachments)
         if unread and refers_to_attachments(state.get("task", ""), attachments):
             failed.append({"id": ATTACHMENTS_ID, "reason": unread})
+        if state.get("stop_reason"):
+            failed.append({"id": TIME_ID, "reason": str(state.get("stop_reason"))})
         meter = UsageMeter("generator")
         error = state.get("error")
         if error:
@@ -79,6 +88,9 @@ def make_generator(deps: NodeDeps) -> Any:
                     "\n\nNote: this answer is incomplete. These parts did not finish:\n"
                     + "\n".join(f"- {f['id']}: {f['reason']}" for f in failed)
                 )
+            unchecked = unverified_note(subtasks)
+            if unchecked:
+                text += f"\n\n{unchecked}"
             if state.get("plan_fallback"):
                 text += (
                     "\n\nNote: this answer was produced without decomposition: the planner "
@@ -94,6 +106,19 @@ def make_generator(deps: NodeDeps) -> Any:
         }
 
     return generator
+
+
+def unverified_note(subtasks: list[Subtask]) -> str | None:
+    """The answer's note on results the verifier could not check (``None``: none)."""
+    unchecked = [s for s in subtasks if s["status"] == "done" and s.get("unverified")]
+    if not unchecked:
+        return None
+    reasons = list(dict.fromkeys(str(s.get("unverified")) for s in unchecked))
+    return (
+        "Note: the verifier could not check the results of "
+        + ", ".join(s["id"] for s in unchecked)
+        + f" ({'; '.join(reasons)}); they are used unchecked."
+    )
 
 
 async def _synthesise(

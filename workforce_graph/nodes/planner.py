@@ -16,6 +16,7 @@ finished starts a new run: fresh plan and budgets, the conversation kept.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,8 +39,8 @@ from workforce_graph.lifecycle import (
     pending_subtask,
     validate_plan,
 )
-from workforce_graph.model_errors import call_failure, is_fatal
-from workforce_graph.nodes.deps import NodeDeps
+from workforce_graph.model_errors import ServerErrorStreak, call_failure, is_fatal
+from workforce_graph.nodes.deps import NodeDeps, spent_s
 from workforce_graph.plan_schema import plan_schema, positional_plan_schema, positions_within
 from workforce_graph.plugins import WorkerRegistry
 from workforce_graph.prompts import brief, describe_workers
@@ -48,7 +49,13 @@ from workforce_graph.state import Subtask, WorkforceState
 from workforce_graph.structured import StructuredOutputError, structured_call
 from workforce_graph.usage import Usage, UsageMeter
 
-__all__ = ["GENERAL_CAPABILITIES", "fallback_plan", "make_planner", "plan_schema"]
+__all__ = [
+    "GENERAL_CAPABILITIES",
+    "fallback_plan",
+    "make_planner",
+    "no_plan_reason",
+    "plan_schema",
+]
 
 
 SYSTEM = """You are the planner of a team of workers. Break the user's request into \
@@ -156,8 +163,7 @@ def make_planner(deps: NodeDeps) -> Any:
     async def planner(
         state: WorkforceState, config: RunnableConfig, runtime: Runtime[Any]
     ) -> dict[str, Any]:
-        settings = deps.settings_for(runtime.context)
-        model = deps.model_for("planner", runtime.context)
+        started = time.perf_counter()
         meter = _PlannerMeter("planner")
         request = request_of(state)
         base: dict[str, Any] = {"task": request, "plan_feedback": None, "plan_fallback": None}
@@ -170,78 +176,118 @@ def make_planner(deps: NodeDeps) -> Any:
                 "answer": None,
                 "error": None,
                 "verdict": None,
+                "elapsed_s": 0.0,
+                "stop_reason": None,
+                "server_errors": 0,
             }
             base.update(fresh)
             state = WorkforceState(**{**state, **fresh, "usage": {}})  # type: ignore[typeddict-item]
             meter.fresh = True
         base["messages"] = request_message(state.get("messages", []), request)
-        kept = [s for s in state.get("subtasks", []) if s["status"] == "done"]
-        kept_ids = {s["id"] for s in kept}
-        if not request.strip():
-            return _give_up(
-                base, meter, "the request is empty; pass {'task': '...'} or a human message"
-            )
-        constrained = _is_constrained(model)
-        prompt = _prompt(state, deps, request, constrained=constrained)
-        capabilities = tuple(sorted(deps.registry.offered_capabilities()))
-        schema = (
-            positional_plan_schema(
-                capabilities,
-                positions_within(getattr(model, "max_tokens", None), settings.max_subtasks),
-                tuple(sorted(kept_ids)),
-            )
-            if constrained
-            else plan_schema(capabilities)
-        )
-        errors: list[str] = []
-        for attempt in range(1, settings.max_plan_attempts + 1):
-            try:
-                plan = await structured_call(
-                    model,
-                    schema,
-                    prompt,
-                    attempts=1,
-                    meter=meter,
-                    config=role_config(config, "planner", node="planner"),
-                    method=settings.structured_output,
-                    timeout_s=settings.call_timeout_s,
-                )
-                # Models often repeat finished subtasks when replanning; those stay as they are.
-                planned = [p for p in plan.subtasks if p.id not in kept_ids]
-                validate_plan(
-                    planned,
-                    offered_capabilities=deps.registry.offered_capabilities(),
-                    done_ids=kept_ids,
-                    max_subtasks=settings.max_subtasks,
-                )
-            except Exception as exc:
-                if is_fatal(exc):
-                    raise
-                # A failed call (HTTP 400, 5xx after retries, a timeout) is a failed attempt.
-                failed_call = not isinstance(exc, StructuredOutputError | PlanValidationError)
-                problem = call_failure(exc) if failed_call else str(exc)
-                errors.append(problem)
-                if failed_call:
-                    emit("call_failed", role="planner", reason=problem)
-                    continue
-                prompt = [
-                    *prompt[:2],
-                    HumanMessage(f"That plan is invalid: {problem}\nReply with a corrected plan."),
-                ]
-                continue
-            planned_subtasks = kept + [pending_subtask(p) for p in planned]
-            return _planned(base, meter, state, planned_subtasks, attempt=attempt)
-        reason = (
-            f"no valid plan after {settings.max_plan_attempts} attempts; last problem: {errors[-1]}"
-        )
-        if not settings.plan_fallback:
-            return _give_up(base, meter, reason)
-        emit("plan_fallback", reason=reason)
-        single = fallback_plan(request, deps.registry, kept_ids)
-        fallback = _planned(base, meter, state, [*kept, single], attempt=None)
-        return {**fallback, "plan_fallback": reason}
+        streak = ServerErrorStreak(int(state.get("server_errors") or 0))
+        update = await _plan(deps, state, config, runtime, request, base, meter, streak)
+        return {**update, "server_errors": streak.count, "elapsed_s": spent_s(state, started)}
 
     return planner
+
+
+async def _plan(
+    deps: NodeDeps,
+    state: WorkforceState,
+    config: RunnableConfig,
+    runtime: Runtime[Any],
+    request: str,
+    base: dict[str, Any],
+    meter: _PlannerMeter,
+    streak: ServerErrorStreak,
+) -> dict[str, Any]:
+    """The planner's update: a validated plan, the fallback plan, or why there is none."""
+    settings = deps.settings_for(runtime.context)
+    model = deps.model_for("planner", runtime.context)
+    kept = [s for s in state.get("subtasks", []) if s["status"] == "done"]
+    kept_ids = {s["id"] for s in kept}
+    if not request.strip():
+        return _give_up(
+            base, meter, "the request is empty; pass {'task': '...'} or a human message"
+        )
+    constrained = _is_constrained(model)
+    prompt = _prompt(state, deps, request, constrained=constrained)
+    capabilities = tuple(sorted(deps.registry.offered_capabilities()))
+    schema = (
+        positional_plan_schema(
+            capabilities,
+            positions_within(getattr(model, "max_tokens", None), settings.max_subtasks),
+            tuple(sorted(kept_ids)),
+        )
+        if constrained
+        else plan_schema(capabilities)
+    )
+    problems: list[str] = []
+    details: list[str] = []
+    for attempt in range(1, settings.max_plan_attempts + 1):
+        try:
+            plan = await structured_call(
+                model,
+                schema,
+                prompt,
+                attempts=1,
+                meter=meter,
+                config=role_config(config, "planner", node="planner"),
+                method=settings.structured_output,
+                timeout_s=settings.call_timeout_s,
+            )
+            streak.answered()
+            # Models often repeat finished subtasks when replanning; those stay as they are.
+            planned = [p for p in plan.subtasks if p.id not in kept_ids]
+            validate_plan(
+                planned,
+                offered_capabilities=deps.registry.offered_capabilities(),
+                done_ids=kept_ids,
+                max_subtasks=settings.max_subtasks,
+            )
+        except Exception as exc:
+            if is_fatal(exc):
+                raise
+            # A failed call (HTTP 400, 5xx after retries, a timeout) is a failed attempt.
+            failed_call = not isinstance(exc, StructuredOutputError | PlanValidationError)
+            if failed_call:
+                streak.failed(exc)  # a server that keeps failing ends the run here
+            elif isinstance(exc, StructuredOutputError):
+                streak.answered()
+            # People read the plain problem; the technical one goes to the events.
+            problem = (
+                call_failure(exc)
+                if failed_call
+                else exc.problem
+                if isinstance(exc, StructuredOutputError)
+                else str(exc)
+            )
+            problems.append(problem)
+            details.append(str(exc) if not failed_call else f"{type(exc).__name__}: {exc}")
+            if failed_call:
+                emit("call_failed", role="planner", reason=problem, detail=details[-1])
+                continue
+            prompt = [
+                *prompt[:2],
+                HumanMessage(f"That plan is invalid: {problem}\nReply with a corrected plan."),
+            ]
+            continue
+        planned_subtasks = kept + [pending_subtask(p) for p in planned]
+        return _planned(base, meter, state, planned_subtasks, attempt=attempt)
+    reason = no_plan_reason(settings.max_plan_attempts, problems[-1])
+    if not settings.plan_fallback:
+        return _give_up(base, meter, reason, detail=details[-1])
+    emit("plan_fallback", reason=reason, detail=details[-1])
+    single = fallback_plan(request, deps.registry, kept_ids)
+    fallback = _planned(base, meter, state, [*kept, single], attempt=None)
+    return {**fallback, "plan_fallback": reason}
+
+
+def no_plan_reason(attempts: int, last_problem: str) -> str:
+    """Why no plan came, for people: ``no valid plan after 1 attempt: ...``."""
+    if attempts == 1:
+        return f"no valid plan after 1 attempt: {last_problem}"
+    return f"no valid plan after {attempts} attempts; the last problem: {last_problem}"
 
 
 def _is_constrained(model: BaseChatModel) -> bool:
@@ -295,6 +341,8 @@ class _PlannerMeter(UsageMeter):
         return Overwrite(self.as_update()) if self.fresh else self.as_update()
 
 
-def _give_up(base: dict[str, Any], meter: _PlannerMeter, error: str) -> dict[str, Any]:
-    emit("plan_error", error=error)
+def _give_up(
+    base: dict[str, Any], meter: _PlannerMeter, error: str, *, detail: str | None = None
+) -> dict[str, Any]:
+    emit("plan_error", error=error, detail=detail)
     return {**base, "error": error, "usage": meter.update()}

@@ -2,15 +2,16 @@
 
 Through :func:`workforce_graph.lifecycle.decide`, it retries a failed subtask the
 workers round could not retry (bounded by ``max_retries``), dispatches what became ready,
-replans when a subtask keeps failing (bounded by ``max_replans``), or finishes. Workers
-never route anywhere themselves, so a failure among parallel siblings cannot trigger
-the join twice. The optional per-result model check lives here too
+replans when a subtask keeps failing (bounded by ``max_replans``), or finishes; once the
+run's time (``max_run_s``, counted in state) is spent it finishes with what is done.
+Workers never route anywhere themselves, so a failure among parallel siblings cannot
+trigger the join twice. The optional per-result model check lives here too
 (:func:`check_result`), called by the workers node as each result arrives.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -21,6 +22,7 @@ from pydantic import BaseModel, Field
 from workforce_graph.bounds import REASON_CHARS, RESULT_CHARS, bound
 from workforce_graph.events import emit
 from workforce_graph.lifecycle import decide
+from workforce_graph.model_errors import ServerErrorStreak, call_failure, is_fatal
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.prompts import render_subtask_prompt
 from workforce_graph.roles import role_config
@@ -29,12 +31,27 @@ from workforce_graph.structured import StructuredMethod, StructuredOutputError, 
 from workforce_graph.usage import UsageMeter
 from workforce_graph.workers import SubtaskContext
 
-__all__ = ["Check", "check_result", "make_verifier", "route_after_verification"]
+__all__ = [
+    "Check",
+    "Verification",
+    "check_result",
+    "make_verifier",
+    "route_after_verification",
+]
 
 
 class Check(BaseModel):
     ok: bool = Field(description="True when the result does what the subtask asks.")
     reason: str = Field(default="", description="Why not, when ok is false.")
+
+
+class Verification(NamedTuple):
+    """What the verifier model said about one result."""
+
+    problem: str | None = None
+    """Why the result does not do the subtask (``None``: it does, or it was not checked)."""
+    skipped: str | None = None
+    """Why the result could not be checked: the call failed or its reply was unusable."""
 
 
 async def check_result(
@@ -45,8 +62,17 @@ async def check_result(
     config: RunnableConfig | None = None,
     *,
     method: StructuredMethod = "auto",
-) -> str | None:
-    """Ask the verifier model whether ``result`` does the subtask; ``None`` when it does."""
+    timeout_s: float | None = None,
+    streak: ServerErrorStreak | None = None,
+) -> Verification:
+    """Ask the verifier model whether ``result`` does the subtask.
+
+    A verifier that cannot be reached or answers unusably must not fail good work: the
+    result stands, unchecked, and :attr:`Verification.skipped` says why (as the
+    coordinator falls back to capability matching). Only a fatal error (see
+    :func:`workforce_graph.model_errors.is_fatal`) raises, as does a server that
+    failed too many calls in a row, counted in ``streak``.
+    """
     messages = [
         SystemMessage(
             "You check a worker's result. Say ok=false only if the result is wrong, "
@@ -56,6 +82,7 @@ async def check_result(
             f"{render_subtask_prompt(context)}\n\nWorker's result:\n" + bound(result, RESULT_CHARS)
         ),
     ]
+    streak = streak or ServerErrorStreak()
     try:
         check = await structured_call(
             model,
@@ -67,13 +94,21 @@ async def check_result(
                 config, "verifier", node="workers", subtask_id=context["subtask_id"]
             ),
             method=method,
+            timeout_s=timeout_s,
         )
-    except StructuredOutputError:
-        return None  # an unusable check must not fail good work
-    return (
-        None
-        if check.ok
-        else bound(check.reason or "the result does not do the subtask", REASON_CHARS)
+    except StructuredOutputError as exc:
+        streak.answered()
+        return Verification(skipped=f"the verifier's reply was unusable: {exc.problem}")
+    except Exception as exc:
+        if is_fatal(exc):
+            raise
+        streak.failed(exc)
+        return Verification(skipped=call_failure(exc))
+    streak.answered()
+    if check.ok:
+        return Verification()
+    return Verification(
+        problem=bound(check.reason or "the result does not do the subtask", REASON_CHARS)
     )
 
 
@@ -91,6 +126,8 @@ def make_verifier(deps: NodeDeps) -> Any:
             replans=replans,
             max_retries=settings.max_retries,
             max_replans=settings.max_replans,
+            elapsed_s=float(state.get("elapsed_s") or 0.0),
+            max_run_s=settings.max_run_s,
         )
         for s in decision.retried:
             emit(
@@ -101,8 +138,11 @@ def make_verifier(deps: NodeDeps) -> Any:
                 reason=s["failure_reason"],
             )
         update: dict[str, Any] = {"verdict": decision.verdict}
-        if decision.retried:
+        if decision.retried or decision.stop_reason:
             update["subtasks"] = decision.subtasks
+        if decision.stop_reason:
+            emit("stopped", reason=decision.stop_reason)
+            update["stop_reason"] = decision.stop_reason
         if decision.failed_plan is not None:
             emit("replan", replans=replans + 1, reasons=decision.failed_plan["reasons"])
             update["replans"] = replans + 1

@@ -20,16 +20,46 @@ import threading
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CACHE_ENV", "BaseModelError", "convert_bundled_model", "resolve_base_model"]
+__all__ = [
+    "CACHE_ENV",
+    "BaseModelError",
+    "convert_bundled_model",
+    "require_training_packages",
+    "resolve_base_model",
+]
 
 CACHE_ENV = "WORKFORCE_GRAPH_TRAIN_CACHE"
 TRAIN_HINT = "pip install 'workforce-graph[train]'"
+TRAINING_PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets")
+"""What every trainer imports (the ``train`` extra), by import name."""
 
 _LOCK = threading.Lock()
 
 
 class BaseModelError(ValueError):
     """A base model that cannot be used; the message says what to do, in one line."""
+
+
+def require_training_packages() -> None:
+    """Raise :class:`BaseModelError` naming the extra when a training package is missing.
+
+    Checked before any work, so a machine without the extra gets one line instead of a
+    ``ModuleNotFoundError`` from deep inside a trainer.
+    """
+    import importlib.util
+
+    missing = []
+    for name in TRAINING_PACKAGES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a module blocked or half-installed
+            found = False
+        if not found:
+            missing.append(name)
+    if missing:
+        raise BaseModelError(
+            f"training needs packages that are missing ({', '.join(missing)}): {TRAIN_HINT}"
+        )
 
 
 def _cache_root() -> Path:

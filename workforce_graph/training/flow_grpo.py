@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workforce_graph.folders import output_folder
+from workforce_graph.training.base_model import require_training_packages
 from workforce_graph.training.model_io import (
     load_for_training,
     lora_config,
@@ -106,12 +107,13 @@ def train_flow_grpo(
     Returns:
         The updated model's directory, the logged losses and the throughput.
     """
-    from transformers import TrainingArguments
-
     options = options or FLOW_GRPO_DEFAULTS
     loss = loss or FlowGrpoLoss()
     checked = check_rows(((f"row {i + 1}", row) for i, row in enumerate(rows)), "flow-grpo")
     out = output_folder(out, holds="the model")
+    require_training_packages()
+    from transformers import TrainingArguments
+
     resume_point(out, options)
     device = pick_device(options.device)
     # Warnings and loading bars of the libraries would drown the training bar.

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from workforce_graph.folders import output_folder
+from workforce_graph.training.base_model import require_training_packages
 from workforce_graph.training.model_io import (
     load_for_training,
     lora_config,
@@ -82,13 +83,15 @@ def _train(
     out: Path,
     options: TrainOptions,
 ) -> TrainResult:
+    # The rows and the folder first: a wrong option is named before a missing package.
+    checked = check_rows(((f"row {i + 1}", row) for i, row in enumerate(rows)), kind)
+    out = output_folder(out, holds="the model")
+    require_training_packages()
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
     # Warnings and loading bars of the libraries would drown the training bar.
     with quiet_libraries():
-        checked = check_rows(((f"row {i + 1}", row) for i, row in enumerate(rows)), kind)
-        out = output_folder(out, holds="the model")
         resume_point(out, options)
         device = pick_device(options.device)
         model, tokenizer, base_path = load_for_training(base, device)

@@ -17,6 +17,7 @@ from workforce_graph.flow.memory import cut
 from workforce_graph.flow.nodes.calls import failed_call
 from workforce_graph.flow.state import Analysis, FlowState
 from workforce_graph.flow.turns import fresh_run
+from workforce_graph.model_errors import ServerErrorStreak
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.prompts import describe_workers
 from workforce_graph.roles import role_config
@@ -70,6 +71,7 @@ def make_query_analysis(deps: NodeDeps) -> Any:
                 "usage": Overwrite({}),
             }
         meter = UsageMeter("query_analysis")
+        streak = ServerErrorStreak()  # a new run: the streak starts afresh
         available = list(deps.registry.available.values())
         parts = [f"Request:\n{request}"]
         if update["history"]:
@@ -96,8 +98,9 @@ def make_query_analysis(deps: NodeDeps) -> Any:
                 capabilities=list(dict.fromkeys(reply.capabilities)),
                 answer_form=reply.answer_form.strip(),
             )
+            streak.answered()
         except Exception as exc:
-            failed_call(exc, role="query_analysis")
+            failed_call(exc, role="query_analysis", streak=streak)
             # The planner can work from the request alone; an analysis is a help.
             analysis = Analysis(
                 needs=cut(request, 400),
@@ -110,6 +113,7 @@ def make_query_analysis(deps: NodeDeps) -> Any:
             # A run's usage starts from zero, also on a thread that had runs before.
             "usage": Overwrite(meter.as_update()),
             "elapsed_s": time.perf_counter() - started,
+            "server_errors": streak.count,
         }
 
     return query_analysis

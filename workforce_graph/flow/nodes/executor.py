@@ -17,6 +17,7 @@ from langgraph.runtime import Runtime
 from workforce_graph.events import emit
 from workforce_graph.flow.memory import failed_record, finished_record
 from workforce_graph.flow.state import FlowState, MemoryRecord, NextStep
+from workforce_graph.model_errors import ServerErrorStreak
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.plugins import WorkerRegistry
 from workforce_graph.roles import role_config
@@ -68,6 +69,7 @@ def make_executor(deps: NodeDeps) -> Any:
         turn_id = f"t{step['turn']}"
         spec = worker_for(deps.registry, step)
         meter: UsageMeter | None = None
+        streak = ServerErrorStreak(int(state.get("server_errors") or 0))
         record: MemoryRecord
         if isinstance(spec, str):
             record = failed_record(step, spec)
@@ -93,6 +95,7 @@ def make_executor(deps: NodeDeps) -> Any:
                 config=role_config(
                     config, "executor", node="executor", subtask_id=turn_id, turn=step["turn"]
                 ),
+                streak=streak,
             )
             seconds = time.perf_counter() - started
             if outcome["status"] == "done":
@@ -128,6 +131,7 @@ def make_executor(deps: NodeDeps) -> Any:
             "step": None,
             "usage": meter.as_update() if meter else {},
             "elapsed_s": elapsed + time.perf_counter() - started,
+            "server_errors": streak.count,
         }
 
     return executor

@@ -22,6 +22,7 @@ from workforce_graph.events import emit
 from workforce_graph.flow.nodes.calls import failed_call
 from workforce_graph.flow.nodes.prompt import situation
 from workforce_graph.flow.state import FlowState, NextStep
+from workforce_graph.model_errors import ServerErrorStreak
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.prompts import describe_workers
 from workforce_graph.roles import role_config
@@ -100,6 +101,7 @@ def make_flow_planner(deps: NodeDeps) -> Any:
         turn = int(state.get("turn") or 0) + 1
         available = list(deps.registry.available.values())
         meter = UsageMeter("planner")
+        streak = ServerErrorStreak(int(state.get("server_errors") or 0))
         prompt = planner_prompt(
             state,
             available,
@@ -128,8 +130,9 @@ def make_flow_planner(deps: NodeDeps) -> Any:
                 justification=reply.justification.strip(),
                 error=None,
             )
+            streak.answered()
         except Exception as exc:
-            problem = failed_call(exc, role="planner")
+            problem = failed_call(exc, role="planner", streak=streak)
             step = NextStep(
                 turn=turn,
                 sub_goal="",
@@ -151,6 +154,7 @@ def make_flow_planner(deps: NodeDeps) -> Any:
             "turn": turn,
             "usage": meter.as_update(),
             "elapsed_s": float(state.get("elapsed_s") or 0.0) + time.perf_counter() - started,
+            "server_errors": streak.count,
         }
 
     return planner

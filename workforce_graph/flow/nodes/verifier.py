@@ -23,6 +23,7 @@ from workforce_graph.flow.nodes.calls import failed_call
 from workforce_graph.flow.nodes.prompt import situation
 from workforce_graph.flow.state import Decision, FlowState
 from workforce_graph.flow.turns import decide_after_turn
+from workforce_graph.model_errors import ServerErrorStreak
 from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.roles import role_config
 from workforce_graph.structured import structured_call
@@ -58,6 +59,7 @@ def make_flow_verifier(deps: NodeDeps) -> Any:
         if repeated:
             text += "\n\n" + "\n".join(repeated)
         meter = UsageMeter("verifier")
+        streak = ServerErrorStreak(int(state.get("server_errors") or 0))
         decision: Decision
         try:
             verdict = await structured_call(
@@ -74,8 +76,9 @@ def make_flow_verifier(deps: NodeDeps) -> Any:
             )
             decision = "stop" if verdict.decision == "STOP" else "continue"
             reason = verdict.reason.strip()
+            streak.answered()
         except Exception as exc:
-            problem = failed_call(exc, role="verifier")
+            problem = failed_call(exc, role="verifier", streak=streak)
             decision, reason = "continue", f"the verifier's reply was unusable ({problem})"
         feedback = " ".join([reason, *repeated]).strip()
         elapsed = float(state.get("elapsed_s") or 0.0) + time.perf_counter() - started
@@ -101,6 +104,7 @@ def make_flow_verifier(deps: NodeDeps) -> Any:
             "stop_reason": stop_reason,
             "usage": meter.as_update(),
             "elapsed_s": elapsed,
+            "server_errors": streak.count,
         }
 
     return verifier
