@@ -28,6 +28,10 @@ the one good ending is a clean error naming the status after a few calls (at mos
 requests: three calls and the client's two retries of each); a run that keeps going is
 bad, as is a retry sent sooner than ``Retry-After`` asks.
 
+The input modes feed bad input or a broken environment instead: undecodable bytes on
+standard input (the run answers and says so), a request of 1 MB, ``export`` of an
+empty folder, ``train`` without its extra (each one line and exit 2).
+
 "bad" must be 0. The input tokens per run are shown too (a huge reply must not
 inflate later prompts).
 
@@ -76,6 +80,7 @@ EVAL_TASKS = [
 ]
 """The last one's records hold a character of several bytes, for a cut inside it."""
 EvalCase = Literal["refused", "cut results", "cut trajectories"]
+InputCase = Literal["invalid utf-8", "1 MB request", "export empty", "train no extra"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,8 @@ class Mode:
     signal_after_start: bool = False
     eval_case: EvalCase | None = None
     """An ``eval`` run instead of ``run``: see :func:`run_eval_case`."""
+    input_case: InputCase | None = None
+    """Bad input or environment instead of a server fault: see :func:`run_input_case`."""
     worker_calls: int | None = None
     """Worker requests (and usage's worker calls) a run must make: each subtask once."""
     max_requests: int | None = None
@@ -163,6 +170,10 @@ def _modes() -> list[Mode]:
     modes.append(Mode("eval: refused connection", eval_case="refused"))
     modes.append(Mode("eval: cut results line", eval_case="cut results"))
     modes.append(Mode("eval: cut trajectories line", eval_case="cut trajectories"))
+    modes.append(Mode("stdin: invalid UTF-8", input_case="invalid utf-8"))
+    modes.append(Mode("request of 1 MB", input_case="1 MB request"))
+    modes.append(Mode("export: empty folder", input_case="export empty"))
+    modes.append(Mode("train: without its extra", input_case="train no extra"))
     return modes
 
 
@@ -234,6 +245,8 @@ def run_once(mode: Mode) -> tuple[str, str, int, float]:
     """One CLI run in ``mode``: (outcome, why, input tokens, seconds)."""
     if mode.eval_case is not None:
         return run_eval_case(mode.eval_case, mode.plugins)
+    if mode.input_case is not None:
+        return run_input_case(mode.input_case, mode.plugins)
     delays = {"s1": 600.0} if mode.signal_after_start else {}
     with FaultServer(plan=list(mode.plan), answer=ANSWER, worker_delays=delays) as server:
         if mode.fault and mode.role:
@@ -399,6 +412,70 @@ def run_eval_case(case: EvalCase, plugins: str) -> tuple[str, str, int, float]:
             return "bad", "the resumed evaluation did not make exactly the cut run", 0, seconds
         damage = _folder_whole(out)
         return ("bad", damage, 0, seconds) if damage else ("complete", "", 0, seconds)
+
+
+BLOCKED_IMPORT = (
+    "import sys; sys.modules['datasets'] = None; from workforce_graph.cli import main; main()"
+)
+"""``workforce-graph`` as on a machine without the ``train`` extra's ``datasets``."""
+
+
+def run_input_case(case: InputCase, plugins: str) -> tuple[str, str, int, float]:
+    """One case of bad input or environment: (outcome, why, input tokens, seconds).
+
+    ``invalid utf-8``: the request comes on standard input with bytes that do not
+    decode; the run must answer (complete) and say on stderr that bytes were replaced.
+    ``1 MB request``: a request of a million characters on standard input; the one clean
+    ending is exit 2 in one line before any model call. ``export empty``: ``export sft``
+    of a folder with no trajectory; exit 2 in one line and no file written. ``train no
+    extra``: ``train sft`` on good rows without ``datasets``; exit 2 in one line naming
+    the extra.
+    """
+    cli = (sys.executable, "-m", "workforce_graph.cli")
+    started = time.perf_counter()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        FaultServer(plan=list(PLAN), answer=ANSWER) as server,
+        _environment(plugins) as env,
+    ):
+        folder = Path(tmp)
+        served = ("--model", "fake-model", "--base-url", server.base_url, "--json")
+        stdin = b""
+        if case == "invalid utf-8":
+            args, stdin = [*cli, "run", "-", *served], b"What is six \xff\xfe times seven?"
+        elif case == "1 MB request":
+            args, stdin = [*cli, "run", "-", *served], b"Count the words. " * 62_500
+        elif case == "export empty":
+            (folder / "evals").mkdir()
+            args = [*cli, "export", "sft", str(folder / "evals"), "--out", str(folder / "x.jsonl")]
+        else:
+            rows = folder / "rows.jsonl"
+            rows.write_text(json.dumps({"prompt": "p", "completion": "c"}) + "\n")
+            args = [sys.executable, "-c", BLOCKED_IMPORT, "train", "sft", "--data", str(rows)]
+            args += ["--out", str(folder / "model")]
+        done = subprocess.run(args, env=env, input=stdin, capture_output=True, timeout=CLI_LIMIT_S)
+        out, err = done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
+        seconds = time.perf_counter() - started
+        # The warning line about replaced bytes goes with a good answer, not an error.
+        lines = [line for line in err.splitlines() if not line.startswith("warning: ")]
+        outcome, why = classify(done.returncode, out, "\n".join(lines), stopped=False)
+        if outcome == "bad":
+            return outcome, why, 0, seconds
+        if case == "invalid utf-8" and (outcome != "complete" or "replaced" not in err):
+            return "bad", f"{outcome}, without saying that bytes were replaced", 0, seconds
+        if case != "invalid utf-8" and outcome != "clean error":
+            return "bad", f"{outcome}, not one line and exit 2", 0, seconds
+        if case == "1 MB request" and server.calls():
+            return "bad", f"{len(server.calls())} model calls before the refusal", 0, seconds
+        if case == "export empty" and (folder / "x.jsonl").exists():
+            return "bad", "an empty file was written", 0, seconds
+        if case == "train no extra" and "workforce-graph[train]" not in err:
+            return "bad", "the error does not name the extra", 0, seconds
+        tokens = 0
+        if outcome == "complete":
+            usage = json.loads(out).get("usage") or {}
+            tokens = sum(int(u.get("input_tokens", 0)) for u in usage.values())
+        return outcome, why, tokens, seconds
 
 
 def _run(args: list[str], env: dict[str, str], stop: bool) -> tuple[int | None, str, str]:

@@ -306,3 +306,81 @@ def test_a_gguf_out_that_is_a_folder_fails_before_the_model_is_read(
     assert capsys.readouterr().err.strip() == (
         f"workforce-graph: error: --out {tmp_path} is a directory; pass the .gguf file to write"
     )
+
+
+def test_trained_weights_stay_float32_and_frozen_ones_may_be_bf16() -> None:
+    from workforce_graph.training.model_io import weight_dtype
+
+    assert weight_dtype("cuda", frozen=False, bf16_supported=True) == "float32"
+    assert weight_dtype("cuda", frozen=True, bf16_supported=True) == "bfloat16"
+    assert weight_dtype("cuda", frozen=True, bf16_supported=False) == "float32"
+    assert weight_dtype("cpu", frozen=True, bf16_supported=True) == "float32"
+
+
+def test_one_step_at_a_small_lr_moves_float32_master_weights_not_bf16_ones(base: Path) -> None:
+    """Why trained weights are float32: in bf16 most of a small update rounds away."""
+    from workforce_graph.training.model_io import load_for_training
+
+    def changed_share(dtype: torch.dtype) -> float:
+        model, tokenizer, _ = load_for_training(str(base), "cpu")
+        model = model.to(dtype)
+        layer = model.model.layers[0].mlp.down_proj.weight
+        before = layer.detach().clone()
+        optimizer = torch.optim.AdamW([layer], lr=1e-5)
+        ids = tokenizer("The planner splits the request into subtasks.", return_tensors="pt")
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(**ids, labels=ids["input_ids"]).loss
+        loss.backward()
+        optimizer.step()
+        return float((layer.detach() != before).float().mean())
+
+    loaded, _, _ = load_for_training(str(base), "cpu")
+    assert next(loaded.parameters()).dtype == torch.float32
+    del loaded
+    assert changed_share(torch.float32) > 0.95
+    assert changed_share(torch.bfloat16) < 0.5
+
+
+def test_a_saved_config_repeats_the_run_and_given_options_override_it(
+    tmp_path: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"prompt": "p", "completion": "c"}) + "\n")
+    first = tmp_path / "first"
+    command = ["train", "sft", "--data", str(rows), "--base", str(base), "--max-steps", "1"]
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--out", str(first), "--lr", "0.001", "--device", "cpu", "--quiet"])
+    assert exited.value.code == 0
+    saved = yaml.safe_load((first / "config.yaml").read_text())
+    assert saved["command"] == "sft"
+    assert saved["options"]["lr"] == 0.001 and saved["options"]["batch_size"] == 4
+    assert saved["options"]["data"] == str(rows.resolve())
+    assert "quiet" not in saved["options"] and "resume" not in saved["options"]
+
+    again = tmp_path / "again"
+    with pytest.raises(SystemExit) as exited:
+        main(
+            ["train", "sft", "--config", str(first / "config.yaml"), "--out", str(again), "--quiet"]
+        )
+    assert exited.value.code == 0
+    repeated = yaml.safe_load((again / "config.yaml").read_text())
+    assert repeated["options"] == {**saved["options"], "out": str(again.resolve())}
+    assert (again / "loop.json").exists()
+    capsys.readouterr()
+
+    for wrong, says in [
+        (["train", "dpo", "--config", str(first / "config.yaml")], "configures 'train sft'"),
+        (["train", "sft", "--config", str(tmp_path / "none.yaml")], "cannot read"),
+    ]:
+        with pytest.raises(SystemExit) as exited:
+            main(wrong)
+        assert exited.value.code == 2
+        assert says in capsys.readouterr().err
+    bogus = tmp_path / "bogus.yaml"
+    bogus.write_text("options: {learning_speed: 3}\n")
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "sft", "--config", str(bogus)])
+    assert exited.value.code == 2
+    assert "unknown option(s) learning_speed" in capsys.readouterr().err

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shlex
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ import typer
 
 from workforce_graph.cli.errors import EXIT_INTERRUPTED, CliError
 from workforce_graph.cli.options import PROG, Debug, Json, guard
+from workforce_graph.cli.train_config import Config, as_given, command_line, save_config, set_apart
 from workforce_graph.training.flow_grpo import FLOW_GRPO_DEFAULTS, FlowGrpoLoss
 from workforce_graph.training.flow_loop import FlowGrpoLoop
 from workforce_graph.training.options import TrainOptions
@@ -130,35 +130,6 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
-def _given(ctx: typer.Context, name: str) -> bool:
-    """Whether the user set option ``name`` on the command line."""
-    source = ctx.get_parameter_source(name)
-    return source is not None and source.name == "COMMANDLINE"
-
-
-def _as_given(ctx: typer.Context, param: Any) -> list[str]:
-    """The words that set ``param`` to its value on a command line."""
-    value = ctx.params.get(param.name or "")
-    if param.param_type_name == "argument":
-        return [str(value)]
-    if getattr(param, "is_flag", False):
-        off = getattr(param, "secondary_opts", None) or param.opts
-        return [param.opts[0] if value else off[0]]
-    if isinstance(value, list | tuple):
-        return [word for item in value for word in (param.opts[0], str(item))]
-    return [] if value is None else [param.opts[0], str(value)]
-
-
-def _command_line(ctx: typer.Context, *, extra: tuple[str, ...] = ()) -> str:
-    """The running command as the user gave it (the options they set), plus ``extra``."""
-    parts = [PROG, *ctx.command_path.split()[1:]]
-    for param in ctx.command.params:
-        if _given(ctx, param.name or ""):
-            parts += _as_given(ctx, param)
-    parts += [flag for flag in extra if flag not in parts]
-    return shlex.join(parts)
-
-
 class _Terminated(KeyboardInterrupt):
     """SIGTERM, raised where Ctrl-C raises ``KeyboardInterrupt``."""
 
@@ -240,9 +211,9 @@ def _checkpoint_hint(ctx: typer.Context, out: Path) -> Callable[[], str]:
         if found is None:
             return (
                 "no checkpoint was written (--save-steps N writes them), so nothing to resume; "
-                f"start over with: {_command_line(ctx)}"
+                f"start over with: {command_line(ctx)}"
             )
-        return f"resume from {found.name} with: {_command_line(ctx, extra=('--resume',))}"
+        return f"resume from {found.name} with: {command_line(ctx, extra=('--resume',))}"
 
     return hint
 
@@ -252,7 +223,7 @@ def _loop_hint(ctx: typer.Context, out: Path) -> Callable[[], str]:
 
     def hint() -> str:
         kept = f"finished rollouts and iterations are kept in {out}"
-        return f"{kept}; continue with: {_command_line(ctx)}"
+        return f"{kept}; continue with: {command_line(ctx)}"
 
     return hint
 
@@ -279,16 +250,19 @@ def _owl_stage(kind: str) -> Callable[..., None]:
         seed: Seed = _TRAIN.seed,
         quiet: Quiet = False,
         json_out: Json = False,
+        config: Config = None,
         debug: Debug = False,
     ) -> None:
         given = dict(locals())
 
         def action() -> str:
+            from workforce_graph.folders import output_folder
             from workforce_graph.training.owl_stages import train_dpo, train_sft
             from workforce_graph.training.rows import read_rows
 
             options = _options(TrainOptions(), given)
             rows = read_rows(data, "sft" if kind == "sft" else "dpo")
+            save_config(ctx, output_folder(out, holds="the model"))
             train = train_sft if kind == "sft" else train_dpo
             return _report(train(rows, base=base, out=out, options=options), json_out)
 
@@ -416,6 +390,7 @@ def flow_grpo(
     seed: Seed = _GRPO.seed,
     quiet: Quiet = False,
     json_out: Json = False,
+    config: Config = None,
     debug: Debug = False,
 ) -> None:
     """Flow-GRPO: clipped-ratio policy loss on per-turn advantages (AgentFlow's defaults).
@@ -427,6 +402,7 @@ def flow_grpo(
     on_policy = dataset is not None
 
     def action() -> str:
+        from workforce_graph.folders import output_folder
         from workforce_graph.training.flow_grpo import train_flow_grpo
         from workforce_graph.training.rows import read_rows
 
@@ -436,9 +412,9 @@ def flow_grpo(
             )
         if not on_policy:
             misplaced = [
-                _as_given(ctx, param)[0]
+                as_given(ctx, param)[0]
                 for param in ctx.command.params
-                if param.name in (*_LOOP_NAMES, "held_out") and _given(ctx, param.name)
+                if param.name in (*_LOOP_NAMES, "held_out") and set_apart(ctx, param)
             ]
             if misplaced:
                 verb = "applies" if len(misplaced) == 1 else "apply"
@@ -450,6 +426,7 @@ def flow_grpo(
             )
         options = _options(FLOW_GRPO_DEFAULTS, given)
         loss = FlowGrpoLoss(clip_low=clip, clip_high=clip, kl_coef=kl)
+        save_config(ctx, output_folder(out, holds="the model"))
         if dataset is not None:
             hint = _loop_hint(ctx, out)()
             return _on_policy(dataset, out, base, reference, options, loss, given, json_out, hint)
@@ -575,7 +552,5 @@ def gguf(
     _guard(
         debug,
         action,
-        lambda: (
-            f"the export did not finish and wrote nothing; run again with: {_command_line(ctx)}"
-        ),
+        lambda: f"the export did not finish and wrote nothing; run again with: {command_line(ctx)}",
     )

@@ -118,13 +118,13 @@ def train_flow_grpo(
     device = pick_device(options.device)
     # Warnings and loading bars of the libraries would drown the training bar.
     with quiet_libraries():
-        model, tokenizer, base_path = load_for_training(base, device)
+        model, tokenizer, base_path = load_for_training(base, device, frozen=options.lora)
         model = model.to(device)
         encoded = [encode_row(tokenizer, row, options.max_length) for row in checked]
         old = _completion_logps(model, encoded, device, options.batch_size)
         ref = old
         if loss.kl_coef and reference is not None and reference != base:
-            ref_model, _, _ = load_for_training(reference, device)
+            ref_model, _, _ = load_for_training(reference, device, frozen=True)
             ref = _completion_logps(ref_model.to(device), encoded, device, options.batch_size)
             del ref_model
         if options.lora:

@@ -94,7 +94,7 @@ def _train(
     with quiet_libraries():
         resume_point(out, options)
         device = pick_device(options.device)
-        model, tokenizer, base_path = load_for_training(base, device)
+        model, tokenizer, base_path = load_for_training(base, device, frozen=options.lora)
         arguments = {**trainer_arguments(options, out, device), "max_length": options.max_length}
         common: dict[str, Any] = {
             "model": model,
