@@ -93,7 +93,7 @@ def graph(topology: str, options: dict[str, Any]) -> GraphSpec:
     """Every compared system's graph but its planner: the same workers, other roles,
     prompts and settings."""
     return GraphSpec(
-        topology=topology,  # type: ignore[arg-type]
+        topology=topology,
         model="local",
         options=options,
         model_factory=lean_local,

@@ -34,11 +34,11 @@ from pydantic import BaseModel
 from typing_extensions import TypedDict
 
 from workforce_graph import build_flow_graph, build_workforce_graph, collect_workers
+from workforce_graph.calls.roles import role_config
+from workforce_graph.calls.structured import structured_call
 from workforce_graph.flow.nodes.analysis import analysis_schema
 from workforce_graph.flow.nodes.planner import next_step_schema
 from workforce_graph.flow.nodes.verifier import FlowVerdict
-from workforce_graph.roles import role_config
-from workforce_graph.structured import structured_call
 from workforce_graph.testing import ScriptedChatModel, plan_reply
 
 LATENCY_S = 0.02

@@ -70,7 +70,7 @@ async def evaluate_planner(
     started = time.perf_counter()
     evaluation = Evaluation(
         dataset=dataset,
-        graph=GraphSpec(topology=topology, model=model, role_models={"planner": planner}),  # type: ignore[arg-type]
+        graph=GraphSpec(topology=topology, model=model, role_models={"planner": planner}),
         out_dir=out,
         samples=samples,
     )

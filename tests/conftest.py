@@ -28,9 +28,13 @@ async def run_graph(
     workers: list[WorkerSpec] | None = None,
     checkpointer: Any = None,
     thread_id: str | None = None,
+    inputs: dict[str, Any] | None = None,
     **options: Any,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Run the graph to the end; return the final state and the progress events."""
+    """Run the graph to the end; return the final state and the progress events.
+
+    ``inputs`` are further input keys beside the task (a given ``plan``, ...).
+    """
     graph = build_workforce_graph(
         model=model, workers=workers or [spec("reasoning", "reasoning")], **options
     ).compile(checkpointer=checkpointer or InMemorySaver())
@@ -38,7 +42,7 @@ async def run_graph(
     events: list[dict[str, Any]] = []
     final: dict[str, Any] = {}
     async for mode, chunk in graph.astream(
-        {"task": task}, config, stream_mode=["custom", "values"]
+        {"task": task, **(inputs or {})}, config, stream_mode=["custom", "values"]
     ):
         if mode == "custom":
             events.append(chunk)

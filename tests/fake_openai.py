@@ -49,6 +49,20 @@ _ROLE_MARKERS = {
 _SUBTASK_ID = re.compile(r"Your subtask \(([^)]+)\)")
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that went away mid-request (a CLI that ended, a probe that timed out) is
+    not an error of the server: socketserver would print its traceback on stderr, into
+    whichever test captures stderr at that moment."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):  # reset, broken pipe, timed out
+            return
+        super().handle_error(request, client_address)
+
+
 def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -129,7 +143,7 @@ class FakeOpenAI:
         self.log: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._server = _QuietServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 

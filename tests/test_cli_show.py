@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_graph
+from workforce_graph import deps, plugins
 from workforce_graph import graph as graph_module
-from workforce_graph import plugins
 from workforce_graph.cli import execute
 from workforce_graph.cli.show import show_run
 from workforce_graph.persistence import open_run_store
@@ -36,9 +36,8 @@ async def test_show_needs_neither_the_graph_nor_the_plugins(
 
     for module, name in [
         (graph_module, "build_workforce_graph"),
-        (graph_module, "usable_workers"),
+        (deps, "usable_workers"),
         (plugins, "collect_workers"),
-        (execute, "build_workforce_graph"),
         (execute, "build_graph"),
     ]:
         monkeypatch.setattr(module, name, forbidden)

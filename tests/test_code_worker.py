@@ -143,6 +143,7 @@ async def test_worker_runs_code_end_to_end(monkeypatch: pytest.MonkeyPatch) -> N
         "result": "The sum is 5050",
         "reason": None,
         "tool_calls": 1,
+        "kind": None,
     }
     assert [t.name for t in model.bound_tools] == ["run_python"]
 

@@ -16,13 +16,13 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from tests.conftest import run_graph, spec, subtask_id_of
 from workforce_graph import WorkforceContext, build_flow_graph, build_workforce_graph
-from workforce_graph.lifecycle import NOT_RUN_IN_TIME
-from workforce_graph.model_errors import (
+from workforce_graph.calls.errors import (
     SERVER_ERROR_LIMIT,
     ServerUnavailableError,
     is_fatal,
     server_error_streak,
 )
+from workforce_graph.lifecycle import NOT_RUN_IN_TIME
 from workforce_graph.nodes.execution import STOPPED_IN_TIME
 from workforce_graph.testing import ScriptedChatModel, plan_reply
 from workforce_graph.worker_runtime import ANSWER_NOW
@@ -171,7 +171,7 @@ async def test_the_time_budget_ends_the_run_with_what_finished() -> None:
     assert final["stop_reason"].startswith("the time budget ran out (0.5 s of ")
     answer = final["answer"]
     assert answer["complete"] is False and answer["text"].startswith("from r1")
-    assert {"id": "time", "reason": final["stop_reason"]} in answer["failed"]
+    assert {"id": "time", "reason": final["stop_reason"], "kind": "time_budget"} in answer["failed"]
     assert "time budget ran out" in answer["text"]
     # No retry and no replan once the time is spent.
     assert len(model.calls_by_role("planner")) == 1

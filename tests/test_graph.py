@@ -17,7 +17,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from tests.conftest import run_graph, spec, subtask_id_of
 from workforce_graph import build_workforce_graph
-from workforce_graph.nodes.generator import SYSTEM as GENERATOR_SYSTEM
+from workforce_graph.generator import SYSTEM as GENERATOR_SYSTEM
 from workforce_graph.testing import ScriptedChatModel, plan_reply
 from workforce_graph.worker_runtime import _RESULT_RULES, EMPTY_REPLY
 
@@ -160,7 +160,7 @@ async def test_exhausted_replans_give_an_incomplete_answer_that_says_why(scripte
     final, _ = await run_graph(model, max_replans=1, max_retries=0)
     answer = final["answer"]
     assert answer["complete"] is False
-    assert answer["failed"] == [{"id": "bad", "reason": "no data source"}]
+    assert answer["failed"] == [{"id": "bad", "reason": "no data source", "kind": "gave_up"}]
     assert "incomplete" in answer["text"] and "bad: no data source" in answer["text"]
     assert final["replans"] == 1 and len(model.calls_by_role("planner")) == 2
 
@@ -470,10 +470,10 @@ def test_checkpoint_round_trip_under_strict_msgpack(tmp_path: Any) -> None:
 async def test_subtask_no_worker_can_take_fails_boundedly() -> None:
     from langgraph.runtime import Runtime
 
+    from workforce_graph.deps import NodeDeps
     from workforce_graph.lifecycle import PlannedSubtask, pending_subtask
     from workforce_graph.models import ModelSet
     from workforce_graph.nodes.coordinator import make_coordinator
-    from workforce_graph.nodes.deps import NodeDeps
     from workforce_graph.nodes.verifier import make_verifier
     from workforce_graph.plugins import WorkerRegistry
     from workforce_graph.settings import WorkforceSettings

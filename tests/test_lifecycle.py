@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from workforce_graph.failures import FailureKind
 from workforce_graph.lifecycle import (
     NOT_RUN_IN_TIME,
     Outcome,
@@ -15,6 +16,7 @@ from workforce_graph.lifecycle import (
     blocked,
     decide,
     fail_unassignable,
+    failed_outcome,
     is_ready,
     mark_dispatched,
     may_retry,
@@ -45,10 +47,8 @@ def done(result: str = "r", attempts: int = 1) -> Outcome:
     )
 
 
-def failed(reason: str = "busy", attempts: int = 1) -> Outcome:
-    return Outcome(
-        status="failed", result="", reason=reason, attempts=attempts, seconds=0.1, usage={}
-    )
+def failed(reason: str = "busy", attempts: int = 1, kind: FailureKind = "gave_up") -> Outcome:
+    return failed_outcome(reason, kind, attempts=attempts)
 
 
 def test_a_valid_plan_passes_and_every_problem_is_listed() -> None:
@@ -164,9 +164,22 @@ def test_an_unverified_result_is_kept_with_its_note_until_the_subtask_runs_again
     assert "unverified" not in apply_outcome(kept, failed())
 
 
-def test_unfinished_lists_each_open_subtask_with_a_reason() -> None:
-    lost = apply_outcome(sub("a"), failed("no data"))
+def test_unfinished_lists_each_open_subtask_with_a_reason_and_its_kind() -> None:
+    lost = apply_outcome(sub("a"), failed("no data", kind="tool_budget"))
+    assert lost.get("failure_kind") == "tool_budget"
     assert unfinished([lost, sub("b", "a"), apply_outcome(sub("c"), done())]) == [
-        {"id": "a", "reason": "no data"},
-        {"id": "b", "reason": "a subtask it depends on failed"},
+        {"id": "a", "reason": "no data", "kind": "tool_budget"},
+        {"id": "b", "reason": "a subtask it depends on failed", "kind": "dependency"},
     ]
+    assert "failure_kind" not in apply_outcome(lost, done())
+
+
+def test_a_failure_recorded_before_kinds_is_listed_without_one() -> None:
+    old = Subtask(**{**sub("a"), "status": "failed", "failure_reason": "x"})  # type: ignore[typeddict-item]
+    assert unfinished([old]) == [{"id": "a", "reason": "x"}]
+
+
+def test_the_time_budget_and_an_unassignable_subtask_set_their_kinds() -> None:
+    stopped = decide([sub("a")], replans=0, max_retries=1, max_replans=1, elapsed_s=2, max_run_s=1)
+    assert [s.get("failure_kind") for s in stopped.subtasks] == ["time_budget"]
+    assert fail_unassignable(sub("b"), "no worker fits").get("failure_kind") == "no_worker"

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from workforce_graph.nodes.generator import ANSWER_ID
+from workforce_graph.generator import ANSWER_ID
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("llama_cpp") is None

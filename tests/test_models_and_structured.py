@@ -10,15 +10,15 @@ from langchain_core.messages import AIMessage, HumanMessage
 from pydantic import BaseModel
 
 from tests.fake_openai import FakeHTTPError, FakeOpenAI
-from workforce_graph.models import ModelConfigError, ModelSet, resolve_model
-from workforce_graph.structured import (
+from workforce_graph.calls.structured import (
     StructuredOutputError,
     forget_learned_methods,
     learned_method,
     structured_call,
 )
+from workforce_graph.calls.usage import UsageMeter
+from workforce_graph.models import ModelConfigError, ModelSet, resolve_model
 from workforce_graph.testing import ScriptedChatModel
-from workforce_graph.usage import UsageMeter
 
 
 class Pick(BaseModel):

@@ -99,8 +99,8 @@ def test_the_grammar_spells_out_one_tuple_per_plan_length() -> None:
 async def test_the_local_model_decodes_only_valid_plans(request_text: str) -> None:
     from langchain_core.messages import HumanMessage, SystemMessage
 
+    from workforce_graph.calls.structured import structured_call
     from workforce_graph.models.local import local_chat_model
-    from workforce_graph.structured import structured_call
 
     model = local_chat_model(n_ctx=2048, max_tokens=384)
     plan = await structured_call(

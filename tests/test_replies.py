@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tests.conftest import run_graph
 from tests.test_flow import flow_model, run_flow, step
+from workforce_graph.calls.replies import ECHO_MIN_CHARS, registered_instructions, without_echoes
 from workforce_graph.default_plugins.code.plugin import make_run_python_tool
-from workforce_graph.replies import ECHO_MIN_CHARS, registered_instructions, without_echoes
 from workforce_graph.testing import ScriptedChatModel, plan_reply
 from workforce_graph.workers import WorkerSpec
 

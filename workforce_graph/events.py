@@ -4,10 +4,12 @@ Every event is a JSON-friendly dict with an ``event`` name, the subtask id and w
 name where one applies, and a timestamp. Consume them with
 ``graph.astream(..., stream_mode="custom")``.
 
-Events: ``plan``, ``assigned``, ``started``, ``finished``, ``failed``, ``retry``,
-``replan``, ``answer``; ``plan_fallback`` (with the ``reason``) when no valid plan came
-and the whole request runs as one subtask, ``plan_error`` when no plan could be made,
-``call_failed`` when a planner or coordinator model call failed and the run went on
+Events: ``plan`` (its ``source``: ``planner``, ``given`` for a plan given with the
+request, ``review`` for one edited in plan review), ``assigned``, ``started``,
+``finished``, ``failed``, ``retry``, ``replan``, ``answer``; ``plan_fallback`` (with
+the ``reason``) when no valid plan came and the whole request runs as one subtask,
+``plan_error`` when no plan could be made, ``call_failed`` when a planner or
+coordinator model call failed and the run went on
 (these three carry a ``detail`` for debugging: the exception as Python names it),
 ``verify_skipped`` when the verifier could not check a result (``verify_results``) and
 the result was kept unchecked, ``stopped`` when the time budget (``max_run_s``) ended

@@ -17,16 +17,14 @@ import pluggy
 from langchain_core.language_models import BaseChatModel
 from langgraph.graph import END, START, StateGraph
 
-from workforce_graph.models import ModelSet
+from workforce_graph.deps import build_deps
+from workforce_graph.generator import make_generator
 from workforce_graph.nodes.coordinator import make_coordinator
-from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.nodes.execution import make_workers_node
-from workforce_graph.nodes.generator import make_generator
 from workforce_graph.nodes.planner import make_planner
 from workforce_graph.nodes.review import make_plan_review
 from workforce_graph.nodes.verifier import make_verifier, route_after_verification
-from workforce_graph.plugins import usable_workers
-from workforce_graph.settings import WorkforceContext, WorkforceSettings, factory_settings
+from workforce_graph.settings import WorkforceContext, WorkforceSettings
 from workforce_graph.state import WorkforceInput, WorkforceOutput, WorkforceState
 from workforce_graph.sync_api import WorkforceStateGraph
 from workforce_graph.workers import WorkerSpec
@@ -75,14 +73,21 @@ def build_workforce_graph(
     Returns:
         An uncompiled ``StateGraph``; input ``{"task": ...}`` or ``{"messages": [...]}``,
         output with ``answer`` and the answer as the last message. Its compiled graph
-        offers the synchronous ``invoke`` and ``stream`` too.
+        offers the synchronous ``invoke`` and ``stream`` too. The input may carry a
+        ``plan`` (``{"subtasks": [...]}``, the planner's shape) to run without planning,
+        and ``variables`` for its ``{placeholders}`` (see
+        :mod:`workforce_graph.plan_template`).
 
     Raises:
         TypeError: An option that is not a setting.
         ValueError: A setting out of bounds, or no worker available.
 
-    A run raises :class:`~workforce_graph.model_errors.ServerUnavailableError` (a
+    A run raises :class:`~workforce_graph.calls.errors.ServerUnavailableError` (a
     ``ModelConfigError``) when three model calls in a row failed with HTTP 429 or 5xx.
+    A given plan that is invalid raises
+    :class:`~workforce_graph.plan_template.GivenPlanError` (every problem listed), and
+    one whose placeholders do not match ``variables``
+    :class:`~workforce_graph.plan_template.PlanTemplateError`, before any worker runs.
 
     Example:
         >>> from langgraph.checkpoint.memory import InMemorySaver
@@ -91,17 +96,15 @@ def build_workforce_graph(
         >>> await graph.ainvoke({"task": "Compare X and Y"},
         ...     {"configurable": {"thread_id": "1"}})  # doctest: +SKIP
     """
-    run_settings = factory_settings(settings, options, factory="build_workforce_graph")
-    registry = usable_workers(workers, plugin_manager)
-    deps = NodeDeps(
-        registry=registry,
-        models=ModelSet(
-            default=model,
-            roles=dict(role_models or {}),
-            base_url=base_url,
-            timeout_s=run_settings.call_timeout_s,
-        ),
-        settings=run_settings,
+    deps = build_deps(
+        "build_workforce_graph",
+        model,
+        role_models,
+        base_url,
+        workers,
+        plugin_manager,
+        settings,
+        options,
     )
     graph = WorkforceStateGraph(
         WorkforceState,

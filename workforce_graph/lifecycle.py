@@ -1,29 +1,36 @@
-"""The subtask lifecycle: the plan's types and every transition of a subtask.
+"""The subtask lifecycle: every transition of a subtask.
 
 A subtask is planned (:func:`pending_subtask`), validated with its plan
-(:func:`validate_plan`), failed when no worker can take it (:func:`fail_unassignable`),
-assigned (:func:`assign`), dispatched (:func:`mark_dispatched`), run when ready (:func:`is_ready`,
-:func:`runnable_ids`), settled by a typed :class:`Outcome` (:func:`apply_outcome`),
-retried within ``max_retries`` (:func:`may_retry`, :func:`retry_failed`), and finally
-judged: dispatch more, replan or finish (:func:`decide`). The verbs are pure functions
+(:func:`~workforce_graph.plan_validation.validate_plan`), failed when no worker can take
+it (:func:`fail_unassignable`), assigned (:func:`assign`), dispatched
+(:func:`mark_dispatched`), run when ready (:func:`is_ready`, :func:`runnable_ids`),
+settled by a typed :class:`Outcome` (:func:`apply_outcome`), retried within
+``max_retries`` (:func:`may_retry`, :func:`retry_failed`), and finally judged: dispatch
+more, replan or finish (:func:`decide`). The verbs are pure functions
 on JSON-friendly values; the nodes call them and emit the progress events.
-
-CAMEL's coordinator accepts unknown and cyclic dependency ids and lets tasks wait 600 s;
-here a plan is a DAG or it is sent back to the planner with the exact error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from graphlib import CycleError, TopologicalSorter
-from typing import Literal, NotRequired, Protocol
+from typing import Literal, NotRequired
 
-from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 from workforce_graph.bounds import DESCRIPTION_CHARS, REASON_CHARS, bound
-from workforce_graph.usage import Usage
+from workforce_graph.calls.usage import Usage
+from workforce_graph.failures import FailedPart, FailureKind
+
+# The plan's types and its validation have their own module; they are part of the
+# lifecycle's vocabulary, so they stay importable from here.
+from workforce_graph.plan_validation import (
+    Plan,
+    PlannedSubtask,
+    PlanValidationError,
+    topological_order,
+    validate_plan,
+)
 
 __all__ = [
     "NOT_RUN_IN_TIME",
@@ -71,6 +78,8 @@ class Subtask(TypedDict):
     result: str | None
     failure_reason: str | None
     attempts: int
+    failure_kind: NotRequired[FailureKind | None]
+    """What kind of failure ``failure_reason`` is (absent in older checkpoints)."""
     unverified: NotRequired[str | None]
     """Why the verifier could not check the result (``verify_results``); the result is
     kept and the answer says it was not checked."""
@@ -81,23 +90,6 @@ class FailedPlan(TypedDict):
 
     subtasks: list[Subtask]
     reasons: list[str]
-
-
-class PlannedSubtask(BaseModel):
-    """One step of a plan as the planner (or a person reviewing it) writes it."""
-
-    id: str = Field(description="Short unique id, e.g. 's1'.")
-    description: str = Field(description="Self-contained instruction a worker can act on alone.")
-    capabilities: list[str] = Field(description="Capability tags the worker needs.")
-    depends_on: list[str] = Field(
-        default_factory=list, description="Ids of subtasks whose results this one needs."
-    )
-
-
-class Plan(BaseModel):
-    """A plan: subtasks forming a DAG through ``depends_on``."""
-
-    subtasks: list[PlannedSubtask]
 
 
 class Outcome(TypedDict):
@@ -113,27 +105,10 @@ class Outcome(TypedDict):
     attempts: int
     seconds: float
     usage: dict[str, Usage]
+    kind: NotRequired[FailureKind | None]
+    """What kind of failure ``reason`` is; ``None`` when done."""
     unverified: NotRequired[str | None]
     """Why a done result could not be checked by the verifier."""
-
-
-class _Step(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def description(self) -> str: ...
-    @property
-    def capabilities(self) -> list[str]: ...
-    @property
-    def depends_on(self) -> list[str]: ...
-
-
-class PlanValidationError(ValueError):
-    """The plan is not a usable DAG; ``problems`` lists every reason found."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = list(problems)
 
 
 def pending_subtask(planned: PlannedSubtask) -> Subtask:
@@ -149,83 +124,6 @@ def pending_subtask(planned: PlannedSubtask) -> Subtask:
         failure_reason=None,
         attempts=0,
     )
-
-
-def validate_plan(
-    steps: Sequence[_Step],
-    *,
-    offered_capabilities: Collection[str],
-    done_ids: Collection[str] = (),
-    max_subtasks: int | None = None,
-) -> None:
-    """Raise :class:`PlanValidationError` unless ``steps`` form a valid plan.
-
-    Args:
-        steps: The planned subtasks.
-        offered_capabilities: Capability tags some available worker offers.
-        done_ids: Ids of subtasks finished in an earlier plan; steps may depend on them
-            but may not reuse their ids.
-        max_subtasks: Upper bound on the number of new steps.
-    """
-    problems: list[str] = []
-    if not steps:
-        problems.append("the plan has no subtasks; give at least one")
-    if max_subtasks is not None and len(steps) > max_subtasks:
-        problems.append(f"the plan has {len(steps)} subtasks; at most {max_subtasks} are allowed")
-    seen: set[str] = set()
-    for step in steps:
-        if not step.id.strip():
-            problems.append("a subtask has an empty id")
-        if step.id in seen:
-            problems.append(f"subtask id {step.id!r} is used more than once")
-        if step.id in done_ids:
-            problems.append(f"subtask id {step.id!r} is already a finished subtask; pick a new id")
-        seen.add(step.id)
-        if not step.description.strip():
-            problems.append(f"subtask {step.id!r} has an empty description")
-    known = seen | set(done_ids)
-    offered = set(offered_capabilities)
-    for step in steps:
-        for dep in step.depends_on:
-            if dep not in known:
-                problems.append(f"subtask {step.id!r} depends on unknown id {dep!r}")
-            if dep == step.id:
-                problems.append(f"subtask {step.id!r} depends on itself")
-        if not step.capabilities:
-            problems.append(f"subtask {step.id!r} names no capability")
-        for tag in step.capabilities:
-            if tag not in offered:
-                problems.append(
-                    f"subtask {step.id!r} needs capability {tag!r}, which no available worker "
-                    f"offers (offered: {', '.join(sorted(offered))})"
-                )
-    if not problems:
-        try:
-            topological_order({s.id: [d for d in s.depends_on if d in seen] for s in steps})
-        except CycleError as exc:
-            cycle = " -> ".join(str(n) for n in exc.args[1])
-            problems.append(f"the dependencies form a cycle: {cycle}")
-    if problems:
-        raise PlanValidationError(problems)
-
-
-def topological_order(depends_on: Mapping[str, Iterable[str]]) -> list[str]:
-    """Ids ordered so that each comes after its dependencies (stable for equal ranks).
-
-    Raises:
-        graphlib.CycleError: If the dependencies form a cycle.
-    """
-    position = {node: i for i, node in enumerate(depends_on)}
-    sorter: TopologicalSorter[str] = TopologicalSorter(
-        {n: [d for d in deps if d in position] for n, deps in depends_on.items()}
-    )
-    sorter.prepare()
-    order: list[str] = []
-    while sorter.is_active():
-        ready = sorted(sorter.get_ready(), key=position.__getitem__)
-        order.extend(ready)
-        sorter.done(*ready)
-    return order
 
 
 def is_ready(subtask: Subtask, settled: Collection[str]) -> bool:
@@ -276,10 +174,16 @@ def blocked(reason: str) -> Outcome:
     return Outcome(status="blocked", result="", reason=reason, attempts=0, seconds=0.0, usage={})
 
 
-def failed_outcome(reason: str, *, attempts: int = 1) -> Outcome:
+def failed_outcome(reason: str, kind: FailureKind, *, attempts: int = 1) -> Outcome:
     """The outcome of a subtask that ended as failed outside a worker run."""
     return Outcome(
-        status="failed", result="", reason=reason, attempts=attempts, seconds=0.0, usage={}
+        status="failed",
+        result="",
+        reason=reason,
+        attempts=attempts,
+        seconds=0.0,
+        usage={},
+        kind=kind,
     )
 
 
@@ -288,8 +192,8 @@ def apply_outcome(subtask: Subtask, outcome: Outcome) -> Subtask:
     if outcome["status"] == "blocked":
         return subtask
     attempts = subtask["attempts"] + outcome["attempts"]
-    # A note about an earlier result does not carry over to this one.
-    before = {k: v for k, v in subtask.items() if k != "unverified"}
+    # A note about an earlier result (or failure) does not carry over to this one.
+    before = {k: v for k, v in subtask.items() if k not in ("unverified", "failure_kind")}
     if outcome["status"] == "done":
         unverified = outcome.get("unverified")
         return Subtask(
@@ -308,6 +212,7 @@ def apply_outcome(subtask: Subtask, outcome: Outcome) -> Subtask:
             "status": "failed",
             "failure_reason": bound(outcome["reason"] or "unknown failure", REASON_CHARS),
             "attempts": attempts,
+            **({"failure_kind": outcome["kind"]} if outcome.get("kind") else {}),
         }
     )
 
@@ -319,7 +224,7 @@ def assign(subtask: Subtask, worker: str) -> Subtask:
 
 def fail_unassignable(subtask: Subtask, reason: str) -> Subtask:
     """A subtask no worker can take; it counts an attempt so retrying it stays bounded."""
-    return apply_outcome(subtask, failed_outcome(reason))
+    return apply_outcome(subtask, failed_outcome(reason, "no_worker"))
 
 
 def may_retry(subtask: Subtask, max_retries: int) -> bool:
@@ -388,7 +293,7 @@ def decide(
         return Decision(
             "finish",
             [
-                apply_outcome(s, failed_outcome(NOT_RUN_IN_TIME, attempts=0))
+                apply_outcome(s, failed_outcome(NOT_RUN_IN_TIME, "time_budget", attempts=0))
                 if s["id"] in ready
                 else s
                 for s in subtasks
@@ -411,14 +316,17 @@ def decide(
     return Decision("finish", subtasks)
 
 
-def unfinished(subtasks: Iterable[Subtask]) -> list[dict[str, str]]:
-    """``{"id", "reason"}`` for each subtask that did not finish, for the answer."""
-    return [
-        {
-            "id": s["id"],
-            "reason": s["failure_reason"]
-            or ("a subtask it depends on failed" if s["status"] == "pending" else s["status"]),
-        }
-        for s in subtasks
-        if s["status"] != "done"
-    ]
+def unfinished(subtasks: Iterable[Subtask]) -> list[FailedPart]:
+    """``{"id", "reason", "kind"}`` for each subtask that did not finish, for the answer.
+
+    ``kind`` is left out only for a failure recorded before kinds existed.
+    """
+    parts: list[FailedPart] = []
+    for s in (s for s in subtasks if s["status"] != "done"):
+        reason, kind = s["failure_reason"], s.get("failure_kind")
+        if not reason and s["status"] == "pending":
+            reason, kind = "a subtask it depends on failed", "dependency"
+        parts.append(FailedPart(id=s["id"], reason=reason or s["status"]))
+        if kind:
+            parts[-1]["kind"] = kind
+    return parts

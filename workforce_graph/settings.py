@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import MISSING, Field, dataclass, field, fields, make_dataclass, replace
 from typing import Any, get_type_hints
 
-from workforce_graph.structured import STRUCTURED_METHODS, StructuredMethod
+from workforce_graph.calls.structured import STRUCTURED_METHODS, StructuredMethod
 
 __all__ = [
     "ROLE_MODEL_OPTIONS",

@@ -2,7 +2,7 @@
 
 :class:`ScriptedChatModel` subclasses LangChain's ``GenericFakeChatModel``: instead of a
 fixed list of replies it asks one function per role (read from the call's
-``workforce:<role>`` tag, see :mod:`workforce_graph.roles`), so replies stay right when
+``workforce:<role>`` tag, see :mod:`workforce_graph.calls.roles`), so replies stay right when
 workers run concurrently in any order. It supports ``bind_tools``, reports token usage
 (about four characters a token) and can add a fixed latency to every call, which is
 what ``benchmarks/orchestration.py`` measures.
@@ -25,7 +25,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from pydantic import Field
 
-from workforce_graph.roles import role_from_run
+from workforce_graph.calls.roles import role_from_run
 
 __all__ = ["Reply", "ScriptedChatModel", "plan_reply", "role_of"]
 

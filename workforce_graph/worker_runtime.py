@@ -25,7 +25,7 @@ help it), so after :data:`UNKNOWN_TOOL_TURNS` such replies in a row it is asked 
 way.
 
 A model server that fails (HTTP 429 or 5xx after the client's retries) is counted in the
-run's streak (``streak``, see :mod:`workforce_graph.model_errors`), and every answered
+run's streak (``streak``, see :mod:`workforce_graph.calls.errors`), and every answered
 call ends it; the one exception a worker's run raises is the streak's, when the server
 failed too many calls in a row.
 """
@@ -49,10 +49,11 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 
 from workforce_graph.bounds import REASON_CHARS
-from workforce_graph.model_errors import ServerErrorStreak, call_failure
+from workforce_graph.calls.errors import ServerErrorStreak, call_failure
+from workforce_graph.calls.replies import BREVITY_REQUEST, CUT_OFF, was_cut_off, without_echoes
+from workforce_graph.calls.usage import UsageMeter
+from workforce_graph.failures import FailureKind
 from workforce_graph.prompts import brief, render_subtask_prompt
-from workforce_graph.replies import BREVITY_REQUEST, CUT_OFF, was_cut_off, without_echoes
-from workforce_graph.usage import UsageMeter
 from workforce_graph.workers import SubtaskContext, SubtaskFailed, WorkerSpec, _current_subtask
 
 __all__ = ["DEFAULT_MAX_TOOL_CALLS", "UNKNOWN_TOOL_TURNS", "WorkerResult", "run_worker"]
@@ -90,39 +91,43 @@ class WorkerResult(TypedDict):
     result: str
     reason: str | None
     tool_calls: int
+    kind: FailureKind | None
+    """What kind of failure ``reason`` is; ``None`` when done."""
 
 
-def _failed(reason: str, tool_calls: int = 0) -> WorkerResult:
-    return WorkerResult(status="failed", result="", reason=reason, tool_calls=tool_calls)
+def _failed(reason: str, kind: FailureKind, tool_calls: int = 0) -> WorkerResult:
+    return WorkerResult(status="failed", result="", reason=reason, tool_calls=tool_calls, kind=kind)
 
 
 def _finished(text: str, tool_calls: int) -> WorkerResult:
     stripped = text.strip()
     if stripped.upper().startswith(FAILED_PREFIX):
         reason = stripped[len(FAILED_PREFIX) :].strip() or "the worker gave up without a reason"
-        return _failed(reason, tool_calls)
+        return _failed(reason, "gave_up", tool_calls)
     if not stripped:
-        return _failed("the worker returned an empty result", tool_calls)
-    return WorkerResult(status="done", result=stripped, reason=None, tool_calls=tool_calls)
+        return _failed("the worker returned an empty result", "no_result", tool_calls)
+    return WorkerResult(
+        status="done", result=stripped, reason=None, tool_calls=tool_calls, kind=None
+    )
 
 
 def _normalise(output: Any) -> WorkerResult:
     """Accept what a custom worker runnable returns: a string, a message or an outcome."""
     if isinstance(output, BaseMessage):
         if was_cut_off(output):
-            return _failed(CUT_OFF)
+            return _failed(CUT_OFF, "cut_reply")
         return _finished(str(output.content), 0)
     if isinstance(output, str):
         return _finished(output, 0)
     if isinstance(output, dict):
         if output.get("status") == "failed":
-            return _failed(str(output.get("reason") or "the worker reported failure"))
+            return _failed(str(output.get("reason") or "the worker reported failure"), "gave_up")
         if "result" in output:
             return _finished(str(output["result"]), 0)
         messages = output.get("messages")
         if messages and isinstance(messages[-1], BaseMessage):
             return _normalise(messages[-1])
-    return _failed(f"the worker returned {type(output).__name__}, not a result")
+    return _failed(f"the worker returned {type(output).__name__}, not a result", "no_result")
 
 
 def _signature(call: ToolCall) -> str:
@@ -184,7 +189,7 @@ async def _tool_loop(
         if was_cut_off(reply):
             # A cut reply is no result (nor are cut tool arguments): ask again, briefly.
             if cut_retries >= CUT_RETRIES:
-                return _failed(f"{CUT_OFF}, also when asked to be brief", counter[0])
+                return _failed(f"{CUT_OFF}, also when asked to be brief", "cut_reply", counter[0])
             cut_retries += 1
             messages.append(HumanMessage(BREVITY_REQUEST))
             continue
@@ -198,7 +203,9 @@ async def _tool_loop(
                 continue
             return _finished(text, counter[0])
         if stuck:
-            return _failed("the worker kept calling tools after being asked to answer", counter[0])
+            return _failed(
+                "the worker kept calling tools after being asked to answer", "no_result", counter[0]
+            )
         unknown = all(call["name"] not in tools for call in reply.tool_calls)
         unknown_turns = unknown_turns + 1 if unknown else 0
         if unknown_turns >= UNKNOWN_TOOL_TURNS or all(
@@ -213,7 +220,9 @@ async def _tool_loop(
         counter[0] += len(reply.tool_calls)
         if counter[0] > max_tool_calls:
             return _failed(
-                f"tool-call budget exceeded ({max_tool_calls} calls allowed)", counter[0]
+                f"tool-call budget exceeded ({max_tool_calls} calls allowed)",
+                "tool_budget",
+                counter[0],
             )
         made.update(_signature(call) for call in reply.tool_calls)
         outputs = await asyncio.gather(
@@ -221,7 +230,7 @@ async def _tool_loop(
         )
         for output in outputs:
             if isinstance(output, SubtaskFailed):
-                return _failed(output.reason, counter[0])
+                return _failed(output.reason, "gave_up", counter[0])
         messages.extend(o for o in outputs if isinstance(o, ToolMessage))
 
 
@@ -277,8 +286,9 @@ async def run_worker(
         streak: The run's streak of model calls failing with a server error.
 
     Returns:
-        ``{"status": "done" | "failed", "result", "reason", "tool_calls"}``; never raises
-        for a worker's fault.
+        ``{"status": "done" | "failed", "result", "reason", "tool_calls", "kind"}`` (the
+        failure's :data:`~workforce_graph.failures.FailureKind`); never raises for a
+        worker's fault.
 
     Raises:
         ServerUnavailableError: This failure made the streak reach its limit.
@@ -310,17 +320,23 @@ async def run_worker(
             result = await coro
         return result if spec.factory is None else _normalise(result)
     except TimeoutError:
-        return _failed(f"timed out after {timeout_s:g} s", counter[0])
+        return _failed(f"timed out after {timeout_s:g} s", "timeout", counter[0])
     except SubtaskFailed as exc:
-        return _failed(exc.reason, counter[0])
+        return _failed(exc.reason, "gave_up", counter[0])
     except asyncio.CancelledError:
         current = asyncio.current_task()
         if current is not None and current.cancelling():
             raise  # the run is being stopped: let the cancellation through
         # The worker's own code raised it (say, a client that gave up): its failure.
-        return _failed("the worker's run was cancelled before it finished", counter[0])
+        return _failed(
+            "the worker's run was cancelled before it finished", "worker_error", counter[0]
+        )
     except Exception as exc:
         streak.failed(exc)  # raises when the server has failed too many calls in a row
-        return _failed(call_failure(exc, limit=REASON_CHARS), counter[0])
+        # The built-in loop turns a tool's error into a message: what escapes is the
+        # model's. A custom worker's own code may raise too; an HTTP status is a server's.
+        from_model = spec.factory is None or getattr(exc, "status_code", None) is not None
+        kind: FailureKind = "model_error" if from_model else "worker_error"
+        return _failed(call_failure(exc, limit=REASON_CHARS), kind, counter[0])
     finally:
         _current_subtask.reset(token)

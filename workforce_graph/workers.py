@@ -19,10 +19,11 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
+from workforce_graph.calls.replies import register_instructions
+
 # The embedded model's own tool protocol, so its exact wording is filtered from echoes.
 from workforce_graph.models.llama_protocol import _tool_prompt
 from workforce_graph.prompts import describe_workers
-from workforce_graph.replies import register_instructions
 
 __all__ = [
     "InvalidWorkerSpec",

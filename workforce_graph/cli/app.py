@@ -1,4 +1,4 @@
-"""The ``workforce-graph`` command: run, resume, runs, show, plugins, graph."""
+"""The ``workforce-graph`` command: run, plan, resume, runs, show, plugins, graph."""
 
 from __future__ import annotations
 
@@ -20,25 +20,24 @@ from workforce_graph.cli.execute import RunOptions, read_stdin_request, resume_r
 from workforce_graph.cli.export import export_command
 from workforce_graph.cli.interrupt import run_interruptibly
 from workforce_graph.cli.options import (
+    DEFAULT_TOPOLOGY_NAME,
     PROG,
+    AnswerFormat,
     BaseUrl,
-    CoordinatorModel,
     Db,
     Debug,
     Events,
-    GeneratorModel,
+    Files,
     Json,
     Model,
-    PlannerModel,
-    TopologyName,
     TopologyOption,
-    VerifierModel,
-    WorkerModel,
     guard,
     output_mode,
     print_error,
+    with_role_model_options,
     with_setting_options,
 )
+from workforce_graph.cli.plan import given_plan_input, plan_command, without_replans
 from workforce_graph.cli.show import show_run
 from workforce_graph.cli.train import train_app
 
@@ -57,60 +56,35 @@ app = typer.Typer(
 
 def _options(
     model: str | None,
-    planner: str | None,
-    coordinator: str | None,
-    worker: str | None,
-    verifier: str | None,
-    generator: str | None,
+    role_models: dict[str, str],
     base_url: str | None,
     settings: dict[str, Any],
     approve_plan: bool = False,
-    topology: TopologyName = TopologyName.workforce,
+    topology: str = DEFAULT_TOPOLOGY_NAME,
     record: Path | None = None,
 ) -> RunOptions:
-    roles = {
-        "planner": planner,
-        "coordinator": coordinator,
-        "worker": worker,
-        "verifier": verifier,
-        "generator": generator,
-    }
     return RunOptions(
         model=model,
-        role_models={k: v for k, v in roles.items() if v},
+        role_models=role_models,
         base_url=base_url,
         settings=settings,
         approve_plan=approve_plan,
-        topology="flow" if topology is TopologyName.flow else "workforce",
+        topology=str(topology),
         record=str(record) if record else None,
     )
 
 
 @app.command(epilog=EXIT_CODES_HELP)
 @with_setting_options
+@with_role_model_options
 def run(
     task: Annotated[
         str, typer.Argument(help="The request, or '-' to read it from stdin.", show_default=False)
     ],
     model: Model = None,
-    planner_model: PlannerModel = None,
-    coordinator_model: CoordinatorModel = None,
-    worker_model: WorkerModel = None,
-    verifier_model: VerifierModel = None,
-    generator_model: GeneratorModel = None,
     base_url: BaseUrl = None,
-    answer_format: Annotated[
-        str | None,
-        typer.Option(
-            help="Format the final answer must follow, e.g. 'a single number'.", show_default=False
-        ),
-    ] = None,
-    file: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--file", "-f", help="A file for the workers (repeatable).", show_default=False
-        ),
-    ] = None,
+    answer_format: AnswerFormat = None,
+    file: Files = None,
     json_out: Json = False,
     events: Events = False,
     db: Db = None,
@@ -120,7 +94,7 @@ def run(
             "--approve-plan", help="Pause after planning to approve, edit or reject the plan."
         ),
     ] = False,
-    topology: TopologyOption = TopologyName.workforce,
+    topology: TopologyOption = DEFAULT_TOPOLOGY_NAME,
     record: Annotated[
         Path | None,
         typer.Option(
@@ -129,8 +103,29 @@ def run(
             show_default=False,
         ),
     ] = None,
+    plan: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan",
+            help="Run this plan (a JSON file, e.g. from 'workforce-graph plan') instead of "
+            "planning; it is validated first.",
+            show_default=False,
+        ),
+    ] = None,
+    var: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--var",
+            help="NAME=VALUE: fill the plan's {NAME} placeholders (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    no_replan: Annotated[
+        bool, typer.Option("--no-replan", help="Never replan after a failure (--max-replans 0).")
+    ] = False,
     debug: Debug = False,
     *,
+    role_models: dict[str, str],
     settings: dict[str, Any],
 ) -> None:
     """Run a task: live progress on stderr, the answer on stdout.
@@ -138,31 +133,23 @@ def run(
     Every run is kept (see --db) under a thread id printed at the start, so it can be
     listed (runs), inspected (show) and, when interrupted, resumed (resume).
     """
-    options = _options(
-        model,
-        planner_model,
-        coordinator_model,
-        worker_model,
-        verifier_model,
-        generator_model,
-        base_url,
-        settings,
-        approve_plan,
-        topology,
-        record,
-    )
+    options = _options(model, role_models, base_url, settings, approve_plan, topology, record)
 
     def action() -> int:
         mode = output_mode(json_out, events)
+        run_options = without_replans(options, no_replan)
+        # Before the request is read: a bad plan file is refused first, at no cost.
+        given = given_plan_input(plan, var or [], run_options)
         text = read_stdin_request() if task == "-" else task
         return run_interruptibly(
             start_run(
                 text,
                 files=file or [],
                 answer_format=answer_format,
-                options=options,
+                options=run_options,
                 db=db,
                 mode=mode,
+                given=given,
             )
         )
 
@@ -171,6 +158,7 @@ def run(
 
 @app.command(epilog=EXIT_CODES_HELP)
 @with_setting_options
+@with_role_model_options
 def resume(
     thread: Annotated[
         str,
@@ -179,17 +167,13 @@ def resume(
         ),
     ],
     model: Model = None,
-    planner_model: PlannerModel = None,
-    coordinator_model: CoordinatorModel = None,
-    worker_model: WorkerModel = None,
-    verifier_model: VerifierModel = None,
-    generator_model: GeneratorModel = None,
     base_url: BaseUrl = None,
     json_out: Json = False,
     events: Events = False,
     db: Db = None,
     debug: Debug = False,
     *,
+    role_models: dict[str, str],
     settings: dict[str, Any],
 ) -> None:
     """Continue an interrupted run (or one paused for plan review).
@@ -197,16 +181,7 @@ def resume(
     Subtasks that finished are not run again. Options not given are those the run
     started with.
     """
-    options = _options(
-        model,
-        planner_model,
-        coordinator_model,
-        worker_model,
-        verifier_model,
-        generator_model,
-        base_url,
-        settings,
-    )
+    options = _options(model, role_models, base_url, settings)
 
     def action() -> int:
         mode = output_mode(json_out, events)
@@ -273,7 +248,7 @@ def graph(
     approve_plan: Annotated[
         bool, typer.Option("--approve-plan", help="Draw the graph with the plan review step.")
     ] = False,
-    topology: TopologyOption = TopologyName.workforce,
+    topology: TopologyOption = DEFAULT_TOPOLOGY_NAME,
     debug: Debug = False,
 ) -> None:
     """Print the graph as Mermaid text (or write it as a PNG)."""
@@ -283,8 +258,7 @@ def graph(
     from workforce_graph.cli.info import draw_png, mermaid
 
     def action() -> int:
-        flow = topology is TopologyName.flow
-        options = RunOptions(approve_plan=approve_plan, topology="flow" if flow else "workforce")
+        options = RunOptions(approve_plan=approve_plan, topology=str(topology))
         compiled = build_graph(options, InMemorySaver())
         if png is None:
             print(mermaid(compiled), end="")
@@ -296,6 +270,7 @@ def graph(
     guard(debug, action)
 
 
+app.command("plan", epilog=EXIT_CODES_HELP)(plan_command)
 app.command("eval", epilog=EXIT_CODES_HELP)(eval_command)
 app.command("export")(export_command)
 

@@ -17,18 +17,14 @@ import typer
 
 from workforce_graph.cli.errors import CliError
 from workforce_graph.cli.options import (
+    DEFAULT_TOPOLOGY_NAME,
     BaseUrl,
-    CoordinatorModel,
     Debug,
-    GeneratorModel,
     Json,
     Model,
-    PlannerModel,
-    TopologyName,
     TopologyOption,
-    VerifierModel,
-    WorkerModel,
     guard,
+    with_role_model_options,
     with_setting_options,
 )
 from workforce_graph.folders import FolderError, output_folder
@@ -81,6 +77,7 @@ def _already_done(results: Iterable[Path], keys: set[tuple[str, int]]) -> int:
 
 
 @with_setting_options
+@with_role_model_options
 def eval_command(
     dataset: Annotated[
         str,
@@ -92,12 +89,7 @@ def eval_command(
     ],
     model: Model = None,
     base_url: BaseUrl = None,
-    planner_model: PlannerModel = None,
-    coordinator_model: CoordinatorModel = None,
-    worker_model: WorkerModel = None,
-    verifier_model: VerifierModel = None,
-    generator_model: GeneratorModel = None,
-    topology: TopologyOption = TopologyName.workforce,
+    topology: TopologyOption = DEFAULT_TOPOLOGY_NAME,
     samples: Annotated[
         int, typer.Option(min=1, help="Runs per task; >1 adds pass@k and majority@k.")
     ] = 1,
@@ -195,6 +187,7 @@ def eval_command(
     json_out: Json = False,
     debug: Debug = False,
     *,
+    role_models: dict[str, str],
     settings: dict[str, Any],
 ) -> None:
     """Evaluate on a dataset, honestly: every task counted, pass@1, HTML report.
@@ -202,17 +195,10 @@ def eval_command(
     Every task is in the denominator and failures are counted by kind; pass@1 is the
     headline; a terminal table and a standalone HTML report. Resumable. With --compare,
     planners side by side with 95% intervals and the paired McNemar test."""
-    roles = {
-        "planner": planner_model,
-        "coordinator": coordinator_model,
-        "worker": worker_model,
-        "verifier": verifier_model,
-        "generator": generator_model,
-    }
-    flow = topology is TopologyName.flow
+    planner_model = role_models.get("planner")
 
     def action() -> int:
-        from workforce_graph.cli.execute import RunOptions, flow_role_models
+        from workforce_graph.cli.execute import RunOptions, topology_role_models
         from workforce_graph.cli.preflight import check_models
         from workforce_graph.cli.summary import stderr_console
         from workforce_graph.evaluation.datasets import DatasetError, load_dataset
@@ -228,7 +214,8 @@ def eval_command(
             model_label,
             read_rows,
         )
-        from workforce_graph.models import FLOW_ROLES, ROLES, ModelSet, resolve_model
+        from workforce_graph.models import ModelSet, resolve_model
+        from workforce_graph.topologies import TOPOLOGIES
         from workforce_graph.trajectory.replay import ReplayedWorkers
 
         planners = _compared_planners(compare, planner_model, executor)
@@ -239,17 +226,17 @@ def eval_command(
             raise CliError(str(exc)) from exc
         given = RunOptions(
             model=model,
-            role_models={k: v for k, v in roles.items() if v},
+            role_models=role_models,
             base_url=base_url,
             settings=dict(settings),
-            topology="flow" if flow else "workforce",
+            topology=str(topology),
         )
-        role_models = flow_role_models(given) if flow else given.role_models
+        own_role_models = topology_role_models(given)
         options: dict[str, Any] = dict(settings)
         spec = GraphSpec(
-            topology="flow" if flow else "workforce",
+            topology=str(topology),
             model=model,
-            role_models=role_models,
+            role_models=own_role_models,
             base_url=base_url,
             options=options,
             workers_factory=ReplayedWorkers([str(p) for p in replay]) if replay else None,
@@ -258,9 +245,9 @@ def eval_command(
         )
         checked: list[str | None] = [*planners] or [None]  # each side's planner, or as given
         used: dict[str, Any] = {}  # every model a run or the judge calls, to check its server
-        run_roles = FLOW_ROLES if flow else ROLES
+        run_roles = TOPOLOGIES[spec.topology].roles
         for planner in checked:
-            planned = {**role_models, "planner": planner} if planner else role_models
+            planned = {**own_role_models, "planner": planner} if planner else own_role_models
             # Every model resolved now, so a configuration error shows before any run.
             models = ModelSet(default=model, roles=planned, base_url=base_url)
             models.check(run_roles)

@@ -17,6 +17,7 @@ from langgraph.types import Command
 
 from workforce_graph.bounds import RequestTooLong, check_request
 from workforce_graph.cli.errors import EXIT_INTERRUPTED, CliError
+from workforce_graph.cli.options import role_model_flag
 from workforce_graph.cli.preflight import (
     check_models,
     read_attachments,
@@ -27,9 +28,7 @@ from workforce_graph.cli.review import ask_plan_review
 from workforce_graph.cli.summary import OutputMode, finish_run, status_of, stderr_console
 from workforce_graph.cli.waiting import WaitingNotice
 from workforce_graph.evaluation.graphs import Topology
-from workforce_graph.flow import build_flow_graph
-from workforce_graph.graph import build_workforce_graph
-from workforce_graph.models import BASE_URL_ENV, FLOW_ROLES, ROLES, ModelSet, Role
+from workforce_graph.models import BASE_URL_ENV, ModelSet
 from workforce_graph.persistence import (
     RunRecord,
     RunStatus,
@@ -38,6 +37,7 @@ from workforce_graph.persistence import (
     parse_db,
 )
 from workforce_graph.settings import WorkforceContext, WorkforceSettings
+from workforce_graph.topologies import DEFAULT_TOPOLOGY, get_topology
 from workforce_graph.trajectory.recorder import with_recording
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "RunOptions",
     "Topology",
     "build_graph",
+    "checked_request",
     "read_stdin_request",
     "resolve_models",
     "resume_run",
@@ -71,7 +72,7 @@ class RunOptions:
     settings: dict[str, Any] = field(default_factory=dict)
     """Overrides of :class:`WorkforceSettings` given for this run, by setting name."""
     approve_plan: bool = False
-    topology: Topology = "workforce"
+    topology: Topology = DEFAULT_TOPOLOGY
     record: str | None = None
     """A folder to record the run's trajectory in (``trajectories.jsonl``)."""
 
@@ -117,29 +118,33 @@ def resolve_models(options: RunOptions) -> dict[str, Any]:
     Raises:
         ModelConfigError: A model cannot be set up (one-line message).
     """
-    roles = flow_role_models(options) if options.topology == "flow" else options.role_models
     models = ModelSet(
         default=options.model,
-        roles=dict(roles),
+        roles=topology_role_models(options),
         base_url=options.base_url,
         timeout_s=options.effective_call_timeout(),
     )
-    topology_roles: tuple[Role, ...] = FLOW_ROLES if options.topology == "flow" else ROLES
-    models.check(topology_roles)
-    return {role: models.for_role(role) for role in topology_roles}
+    roles = get_topology(options.topology).roles
+    models.check(roles)
+    return {role: models.for_role(role) for role in roles}
 
 
-def flow_role_models(options: RunOptions) -> dict[str, str]:
-    """The CLI's per-role models for the flow: ``--worker-model`` is the executor's.
+def topology_role_models(options: RunOptions) -> dict[str, str]:
+    """The CLI's per-role models as the run's topology names its roles: an alias
+    resolved (in the flow, ``--worker-model`` is the executor's).
 
     Raises:
-        CliError: A coordinator model was given (the flow has no coordinator).
+        CliError: A model was given for a role the topology does not have (the flow
+            has no coordinator).
+        UnknownTopology: The run's topology is not in the table.
     """
-    roles = dict(options.role_models)
-    if roles.pop("coordinator", None):
-        raise CliError("--coordinator-model: the flow topology has no coordinator")
-    if "worker" in roles:
-        roles["executor"] = roles.pop("worker")
+    spec = get_topology(options.topology)
+    roles: dict[str, str] = {}
+    for given, name in options.role_models.items():
+        own = spec.own_role(given)
+        if own is None:
+            raise CliError(f"{role_model_flag(given)}: the {spec.name} topology has no {given}")
+        roles[own] = name
     return roles
 
 
@@ -160,18 +165,21 @@ def build_graph(
     Raises:
         CliError: No worker is available.
     """
-    flow = options.topology == "flow"
-    if flow and options.approve_plan:
-        raise CliError("--approve-plan: the flow topology plans turn by turn, not a whole plan")
+    spec = get_topology(options.topology)
+    if options.approve_plan and not spec.plan_review:
+        raise CliError(
+            f"--approve-plan: the {spec.name} topology plans turn by turn, not a whole plan"
+        )
     kwargs: dict[str, Any] = {"model": options.model}
-    if not flow:
+    if spec.plan_review:
         kwargs["approve_plan"] = options.approve_plan
     if role_models is not None:
-        kwargs.update(
-            model=role_models["executor" if flow else "worker"], role_models=dict(role_models)
-        )
+        worker = spec.own_role("worker")
+        kwargs.update(role_models=dict(role_models))
+        if worker is not None:
+            kwargs["model"] = role_models[worker]
     try:
-        builder = build_flow_graph(**kwargs) if flow else build_workforce_graph(**kwargs)
+        builder = spec.factory(**kwargs)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     return builder.compile(checkpointer=checkpointer)
@@ -338,6 +346,25 @@ async def _drive(
     return finish_run(state, thread_id, mode, view)
 
 
+def checked_request(task: str, answer_format: str | None) -> tuple[str, str | None]:
+    """The request and answer format as valid Unicode (:func:`utf8_text`), the request
+    checked before the models and the graph, so a refused request costs nothing.
+
+    Raises:
+        CliError: The request is empty or longer than ``bounds.REQUEST_CHARS``.
+    """
+    task = utf8_text(task, "the request")
+    if answer_format is not None:
+        answer_format = utf8_text(answer_format, "--answer-format")
+    if not task.strip():
+        raise CliError("the task is empty; pass it as an argument, or '-' to read it from stdin")
+    try:
+        check_request(task, hint="save the text in a file, attach it with --file PATH")
+    except RequestTooLong as exc:
+        raise CliError(str(exc)) from exc
+    return task, answer_format
+
+
 async def start_run(
     task: str,
     *,
@@ -346,6 +373,7 @@ async def start_run(
     options: RunOptions,
     db: str | None = None,
     mode: OutputMode = "auto",
+    given: Mapping[str, Any] | None = None,
 ) -> int:
     """``workforce-graph run``: plan, execute and answer ``task``, kept in the run store.
 
@@ -356,20 +384,13 @@ async def start_run(
         options: Models and budgets.
         db: ``--db`` value (see :func:`workforce_graph.persistence.parse_db`).
         mode: ``auto`` (live view on a terminal, else plain lines), ``json`` or ``events``.
+        given: A checked plan to run instead of planning (``{"plan", "variables"}``,
+            from :func:`workforce_graph.cli.plan.given_plan_input`).
 
     Returns:
         The exit code.
     """
-    task = utf8_text(task, "the request")
-    if answer_format is not None:
-        answer_format = utf8_text(answer_format, "--answer-format")
-    if not task.strip():
-        raise CliError("the task is empty; pass it as an argument, or '-' to read it from stdin")
-    try:
-        # Before the models and the graph: a refused request costs nothing.
-        check_request(task, hint="save the text in a file, attach it with --file PATH")
-    except RequestTooLong as exc:
-        raise CliError(str(exc)) from exc
+    task, answer_format = checked_request(task, answer_format)
     attachments = read_attachments(files)
     warn_unreadable_attachments(attachments)
     models = resolve_models(options)
@@ -383,6 +404,7 @@ async def start_run(
             "task": task,
             "attachments": attachments,
             "answer_format": answer_format,
+            **(given or {}),
         }
         stored = {**asdict(options), "input": run_input}
         await store.record_start(RunRecord.new(thread_id, task, stored))

@@ -12,21 +12,27 @@ import traceback
 from collections.abc import Callable
 from dataclasses import Field
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 
 from workforce_graph.cli.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, CliError, explain
 from workforce_graph.cli.summary import OutputMode
 from workforce_graph.settings import check_setting, setting_fields
+from workforce_graph.topologies import DEFAULT_TOPOLOGY, MODEL_ROLES, TOPOLOGIES, Role
 
 __all__ = [
+    "DEFAULT_TOPOLOGY_NAME",
     "PROG",
+    "ROLE_OPTIONS",
+    "AnswerFormat",
     "BaseUrl",
     "CoordinatorModel",
     "Db",
     "Debug",
     "Events",
+    "Files",
     "GeneratorModel",
     "Json",
     "Model",
@@ -38,7 +44,9 @@ __all__ = [
     "guard",
     "output_mode",
     "print_error",
+    "role_model_flag",
     "setting_flag",
+    "with_role_model_options",
     "with_setting_options",
 ]
 
@@ -56,21 +64,36 @@ Model = Annotated[
         show_default=False,
     ),
 ]
-PlannerModel = Annotated[
-    str | None, typer.Option(help="Model for the planner.", rich_help_panel="Per-role models")
-]
-CoordinatorModel = Annotated[
-    str | None, typer.Option(help="Model for the coordinator.", rich_help_panel="Per-role models")
-]
-WorkerModel = Annotated[
-    str | None, typer.Option(help="Model for the workers.", rich_help_panel="Per-role models")
-]
-VerifierModel = Annotated[
-    str | None, typer.Option(help="Model for the verifier.", rich_help_panel="Per-role models")
-]
-GeneratorModel = Annotated[
-    str | None, typer.Option(help="Model for the generator.", rich_help_panel="Per-role models")
-]
+ROLE_OPTIONS: tuple[Role, ...] = tuple(
+    dict.fromkeys(
+        role
+        for spec in TOPOLOGIES.values()
+        for role in spec.roles
+        # An alias's target is set through the alias (--worker-model sets the executor's).
+        if not any(role in other.aliases.values() for other in TOPOLOGIES.values())
+    )
+)
+"""The roles with a ``--ROLE-model`` option: every topology's, by the names the CLI uses."""
+
+
+def role_model_flag(role: str) -> str:
+    """The CLI option of a role's model: ``--planner-model``."""
+    return f"--{role.replace('_', '-')}-model"
+
+
+def _role_model_option(role: Role) -> Any:
+    return typer.Option(
+        role_model_flag(role),
+        help=f"Model for {MODEL_ROLES[role]}.",
+        rich_help_panel="Per-role models",
+    )
+
+
+PlannerModel = Annotated[str | None, _role_model_option("planner")]
+CoordinatorModel = Annotated[str | None, _role_model_option("coordinator")]
+WorkerModel = Annotated[str | None, _role_model_option("worker")]
+VerifierModel = Annotated[str | None, _role_model_option("verifier")]
+GeneratorModel = Annotated[str | None, _role_model_option("generator")]
 BaseUrl = Annotated[
     str | None,
     typer.Option(
@@ -95,20 +118,32 @@ Events = Annotated[
     ),
 ]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
+AnswerFormat = Annotated[
+    str | None,
+    typer.Option(
+        help="Format the final answer must follow, e.g. 'a single number'.", show_default=False
+    ),
+]
+Files = Annotated[
+    list[Path] | None,
+    typer.Option("--file", "-f", help="A file for the workers (repeatable).", show_default=False),
+]
 
 
-class TopologyName(StrEnum):
-    workforce = "workforce"
-    flow = "flow"
-
+# Built from the table, so a topology added there is a choice here; mypy sees no members.
+TopologyName = StrEnum(  # type: ignore[misc]
+    "TopologyName", [(name, name) for name in TOPOLOGIES]
+)
+"""The ``--topology`` choices: :data:`~workforce_graph.topologies.TOPOLOGIES`' names."""
 
 TopologyOption = Annotated[
     TopologyName,
     typer.Option(
-        help="workforce: plan a DAG of subtasks, run them in parallel. flow: turn by turn, "
-        "one worker a turn over an evolving memory (see docs/topologies.md).",
+        help=". ".join(f"{spec.name}: {spec.summary}" for spec in TOPOLOGIES.values())
+        + " (see docs/topologies.md).",
     ),
 ]
+DEFAULT_TOPOLOGY_NAME = TopologyName(DEFAULT_TOPOLOGY)
 
 
 def setting_flag(setting: Field[Any]) -> str:
@@ -163,10 +198,46 @@ def with_setting_options(command: F) -> F:
             kwargs.pop(n, None)
         return command(settings=given, **kwargs)
 
-    signature = base.replace(parameters=[*params, *extra])
+    return cast(F, _signed(wrapper, base.replace(parameters=[*params, *extra])))
+
+
+def with_role_model_options(command: F) -> F:
+    """Give a command one ``--ROLE-model`` option per role of :data:`ROLE_OPTIONS`, after
+    its ``model`` parameter; it receives the given ones as ``role_models``, by role.
+
+    Example:
+        >>> @app.command()
+        ... @with_role_model_options
+        ... def run(task: str, model: Model = None, *, role_models: dict[str, str]) -> None:
+        ...     ...  # doctest: +SKIP
+    """
+    base = inspect.signature(command, eval_str=True)
+    params = [p for p in base.parameters.values() if p.name != "role_models"]
+    names = {role: f"{role}_model" for role in ROLE_OPTIONS}
+    extra = [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            default=None,
+            annotation=Annotated[str | None, _role_model_option(role)],
+        )
+        for role, name in names.items()
+    ]
+    at = [p.name for p in params].index("model") + 1
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        given = {role: kwargs.pop(name, None) for role, name in names.items()}
+        return command(role_models={r: m for r, m in given.items() if m}, **kwargs)
+
+    return cast(F, _signed(wrapper, base.replace(parameters=[*params[:at], *extra, *params[at:]])))
+
+
+def _signed(wrapper: Callable[..., Any], signature: inspect.Signature) -> Any:
+    """``wrapper`` showing ``signature`` to typer, which reads a command's options from it."""
     wrapper.__signature__ = signature  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def print_error(message: str) -> None:

@@ -275,7 +275,8 @@ class PlainView(ProgressView):
         name, sid, worker = event.get("event"), event.get("subtask_id"), event.get("worker")
         if name == "plan":
             subtasks = event.get("subtasks", [])
-            self._line(f"plan: {len(subtasks)} subtask(s)")
+            given = " (given)" if event.get("source") == "given" else ""
+            self._line(f"plan: {len(subtasks)} subtask(s){given}")
             for s in subtasks:
                 after = f" (after {', '.join(s['depends_on'])})" if s.get("depends_on") else ""
                 done = " [done]" if s.get("status") == "done" else ""

@@ -12,19 +12,26 @@ import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 
 from workforce_graph.cli.options import PROG
 
-__all__ = ["Config", "as_given", "command_line", "given", "save_config", "set_apart"]
+__all__ = [
+    "Config",
+    "as_given",
+    "command_line",
+    "given",
+    "main_process",
+    "save_config",
+    "set_apart",
+]
 
 CONFIG_NAME = "config.yaml"
 _NOT_SAVED = {"ctx", "config", "debug", "resume", "quiet", "json_out"}
 """How a run is shown or continued, not what it trains."""
 
 
-def _read_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+def _read_config(ctx: typer.Context, param: Any, value: Path | None) -> Path | None:
     """Make the file's values the command's defaults (eager: before the other options)."""
     if value is None:
         return None
@@ -65,8 +72,19 @@ Config = Annotated[
 ]
 
 
+def main_process() -> bool:
+    """Whether this is the process that writes and prints (``RANK`` 0, or no launcher).
+
+    ``torchrun`` and ``accelerate launch`` start one process per device, each running
+    the same command; the files and the summary are the first one's.
+    """
+    import os
+
+    return os.environ.get("RANK", "0").strip() in ("", "0")
+
+
 def save_config(ctx: typer.Context, out: Path) -> Path:
-    """Write the command's options to ``out/config.yaml``; the file's path."""
+    """Write the command's options to ``out/config.yaml`` (the first process only)."""
     import yaml
 
     options = {
@@ -75,6 +93,8 @@ def save_config(ctx: typer.Context, out: Path) -> Path:
         if name not in _NOT_SAVED
     }
     path = out / CONFIG_NAME
+    if not main_process():
+        return path
     text = f"# {command_line(ctx)}\n" + yaml.safe_dump(
         {"command": ctx.info_name, "options": options}, sort_keys=False
     )
@@ -82,13 +102,13 @@ def save_config(ctx: typer.Context, out: Path) -> Path:
     return path
 
 
-def given(ctx: click.Context, name: str) -> bool:
+def given(ctx: typer.Context, name: str) -> bool:
     """Whether the user set option ``name``, on the command line or in ``--config``."""
     source = ctx.get_parameter_source(name)
     return source is not None and source.name in ("COMMANDLINE", "DEFAULT_MAP")
 
 
-def set_apart(ctx: click.Context, param: click.Parameter) -> bool:
+def set_apart(ctx: typer.Context, param: Any) -> bool:
     """Whether ``param`` was set to something else than its default.
 
     A saved configuration holds every option, defaults too; only a value that differs
@@ -100,7 +120,7 @@ def set_apart(ctx: click.Context, param: click.Parameter) -> bool:
     return source.name == "COMMANDLINE" or ctx.params.get(param.name or "") != param.default
 
 
-def as_given(ctx: click.Context, param: Any) -> list[str]:
+def as_given(ctx: typer.Context, param: Any) -> list[str]:
     """The words that set ``param`` to its value on a command line."""
     value = ctx.params.get(param.name or "")
     if param.param_type_name == "argument":
@@ -115,7 +135,7 @@ def as_given(ctx: click.Context, param: Any) -> list[str]:
     return [] if value is None else [param.opts[0], str(value)]
 
 
-def command_line(ctx: click.Context, *, extra: tuple[str, ...] = ()) -> str:
+def command_line(ctx: typer.Context, *, extra: tuple[str, ...] = ()) -> str:
     """The running command as the user gave it (the options they set), plus ``extra``."""
     parts = [PROG, *ctx.command_path.split()[1:]]
     for param in ctx.command.params:

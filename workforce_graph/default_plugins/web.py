@@ -26,8 +26,8 @@ from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, Field
 
 from workforce_graph.default_plugins.documents.rank import select_within_budget, split_passages
-from workforce_graph.evaluation.leakage import active_guard
 from workforce_graph.hookspecs import hookimpl
+from workforce_graph.result_filter import filter_results
 from workforce_graph.workers import SubtaskFailed, WorkerSpec
 
 __all__ = [
@@ -122,17 +122,10 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 3)].rstrip() + "..."
 
 
-def _guarded(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-    """Results without those the evaluation's leakage guard withholds, and how many."""
-    guard = active_guard()
-    if guard is None:
-        return results, 0
-    kept = [dict(r) for r in guard.filter(results)]
-    return kept, len(results) - len(kept)
-
-
 def _format_search(query: str, data: dict[str, Any], snippet_chars: int) -> str:
-    results, withheld = _guarded([r for r in data.get("results") or [] if isinstance(r, dict)])
+    # Whoever runs the graph may withhold results (the evaluation's leakage guard).
+    found = [r for r in data.get("results") or [] if isinstance(r, dict)]
+    results, withheld = filter_results(found)
     if not results:
         return f'Web search "{query}": no results. Try other words.'
     lines = [f'Web search "{query}": {len(results)} result(s).']
@@ -164,7 +157,7 @@ def _page_excerpt(text: str, query: str | None, budget: int) -> tuple[str, bool]
 
 
 def _format_extract(data: dict[str, Any], query: str | None, page_chars: int) -> str:
-    results, _ = _guarded([r for r in data.get("results") or [] if isinstance(r, dict)])
+    results, _ = filter_results([r for r in data.get("results") or [] if isinstance(r, dict)])
     failed = [r for r in data.get("failed_results") or [] if isinstance(r, dict)]
     lines: list[str] = []
     for n, r in enumerate(results, start=1):

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from workforce_graph.topologies import DEFAULT_TOPOLOGY, get_topology
+
 __all__ = ["GraphSpec", "Topology"]
 
-Topology = Literal["workforce", "flow"]
+Topology = str
+"""A topology's name: a key of :data:`workforce_graph.topologies.TOPOLOGIES`."""
 
 
 @dataclass
@@ -19,8 +22,9 @@ class GraphSpec:
     """The graph of every run of an evaluation.
 
     Args:
-        topology: ``workforce`` (planner, coordinator, workers, verifier, generator) or
-            ``flow`` (query analysis, then planner/executor/verifier turns, generator).
+        topology: A name in :data:`~workforce_graph.topologies.TOPOLOGIES`: ``workforce``
+            (planner, coordinator, workers, verifier, generator) or ``flow`` (query
+            analysis, then planner/executor/verifier turns, generator).
         model: Model name for every role (``local``, ``openai:gpt-4o``, ...).
         role_models: Per-role model names.
         base_url: An OpenAI-compatible server.
@@ -35,7 +39,7 @@ class GraphSpec:
             :meth:`for_sample`), so sampled runs differ and each one reproduces.
     """
 
-    topology: Topology = "workforce"
+    topology: Topology = DEFAULT_TOPOLOGY
     model: str | None = None
     role_models: dict[str, str] = field(default_factory=dict)
     base_url: str | None = None
@@ -44,6 +48,9 @@ class GraphSpec:
     workers_factory: Callable[[], Any] | None = None
     temperature: float = 0.0
     seed: int | None = None
+
+    def __post_init__(self) -> None:
+        get_topology(self.topology)  # an unknown name fails here, naming the known ones
 
     @property
     def sampling(self) -> bool:
@@ -81,18 +88,12 @@ class GraphSpec:
             model, roles = self.sampled_models(model)
         if self.workers_factory is not None:
             kwargs["workers"] = self.workers_factory()
-        if self.topology == "flow":
-            try:
-                from workforce_graph.flow import build_flow_graph
-            except ImportError as exc:
-                raise ValueError(
-                    "the flow topology is not available in this workforce-graph"
-                ) from exc
-            factory: Any = build_flow_graph
-        else:
-            from workforce_graph.graph import build_workforce_graph
-
-            factory = build_workforce_graph
+        try:
+            factory = get_topology(self.topology).factory
+        except ImportError as exc:
+            raise ValueError(
+                f"the {self.topology} topology is not available in this workforce-graph"
+            ) from exc
         graph = factory(model=model, role_models=dict(roles), base_url=self.base_url, **kwargs)
         return graph.compile(checkpointer=checkpointer)
 
@@ -108,7 +109,7 @@ class GraphSpec:
         """
         if default is None:
             default = self.model_factory() if self.model_factory else self.model
-        from workforce_graph.models import FLOW_ROLES, ROLES, ModelSet
+        from workforce_graph.models import ModelSet
         from workforce_graph.settings import WorkforceSettings
 
         timeout = self.options.get("call_timeout_s") or WorkforceSettings().call_timeout_s
@@ -122,8 +123,9 @@ class GraphSpec:
                 copies[id(model)] = _with_sampling(model, self.temperature, self.seed)
             return copies[id(model)]
 
-        roles = FLOW_ROLES if self.topology == "flow" else ROLES
-        by_role: dict[str, BaseChatModel] = {role: sampled(models.for_role(role)) for role in roles}
+        by_role: dict[str, BaseChatModel] = {
+            role: sampled(models.for_role(role)) for role in get_topology(self.topology).roles
+        }
         return (sampled(default) if isinstance(default, BaseChatModel) else default), by_role
 
 

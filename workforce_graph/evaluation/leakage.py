@@ -2,18 +2,20 @@
 
 A result whose URL or text contains the question verbatim, or that comes from a host
 known to publish benchmark answers, is withheld from the worker and counted. The guard
-is active for the runs of an evaluation (a context variable set per task), so a web
-tool needs no extra argument to honour it.
+is the result filter of an evaluation's runs (installed per task through
+:mod:`workforce_graph.result_filter`), so a web tool honours it without knowing of it.
 """
 
 from __future__ import annotations
 
-import contextvars
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
+
+from workforce_graph.result_filter import active_filter, filtering_results
 
 __all__ = ["DEFAULT_BLOCKLIST", "LeakageGuard", "active_guard", "guarding", "leaked_questions"]
 
@@ -66,30 +68,18 @@ class LeakageGuard:
         return kept
 
 
-_GUARD: contextvars.ContextVar[LeakageGuard | None] = contextvars.ContextVar(
-    "workforce_graph_leakage_guard", default=None
-)
-
-
 def active_guard() -> LeakageGuard | None:
     """The guard of the evaluation run in progress, if any."""
-    return _GUARD.get()
+    active = active_filter()
+    return active if isinstance(active, LeakageGuard) else None
 
 
-class guarding:
-    """``with guarding(guard): ...`` makes ``guard`` active for the runs started inside."""
-
-    def __init__(self, guard: LeakageGuard | None) -> None:
-        self.guard = guard
-        self._token: contextvars.Token[LeakageGuard | None] | None = None
-
-    def __enter__(self) -> LeakageGuard | None:
-        self._token = _GUARD.set(self.guard)
-        return self.guard
-
-    def __exit__(self, *exc: object) -> None:
-        if self._token is not None:
-            _GUARD.reset(self._token)
+@contextmanager
+def guarding(guard: LeakageGuard | None) -> Iterator[LeakageGuard | None]:
+    """``with guarding(guard): ...`` makes ``guard`` the result filter of the runs started
+    inside (see :mod:`workforce_graph.result_filter`)."""
+    with filtering_results(guard):
+        yield guard
 
 
 def _texts(value: Any) -> Iterable[str]:

@@ -13,6 +13,7 @@ from typing import Any
 from workforce_graph.evaluation.outcome import FAILURE_KINDS
 from workforce_graph.evaluation.scorer import normalize_str
 from workforce_graph.evaluation.statistics import wilson_interval
+from workforce_graph.topologies import TOPOLOGIES
 from workforce_graph.trajectory.format import Trajectory
 
 __all__ = ["first_plan_valid", "plan_size", "planner_figures", "routed_workers", "summarise"]
@@ -116,16 +117,23 @@ def first_plan_valid(trajectory: Trajectory) -> bool:
     if not calls:
         return False
     first_step = [c for c in calls if c.step == calls[0].step and c.node == calls[0].node]
-    planned = bool(trajectory.meta.get("subtasks")) or trajectory.topology == "flow"
+    planned = bool(trajectory.meta.get("subtasks")) or _turn_by_turn(trajectory)
     return (
         len(first_step) == 1 and calls[0].error is None and calls[0].parsed is not None and planned
     )
 
 
+def _turn_by_turn(trajectory: Trajectory) -> bool:
+    """Whether the run planned turn by turn (its plan is the planner's decisions); a
+    topology this version does not know counts as one with a list of subtasks."""
+    spec = TOPOLOGIES.get(trajectory.topology)
+    return spec is not None and spec.turn_by_turn
+
+
 def routed_workers(trajectory: Trajectory) -> list[str | None]:
     """The worker each subtask went to (``None``: never assigned); in the flow, the
     worker of each planner turn."""
-    if trajectory.topology == "flow":
+    if _turn_by_turn(trajectory):
         return [
             str(d.parsed.get("worker")) if isinstance(d.parsed, Mapping) else None
             for d in trajectory.decisions()
@@ -140,7 +148,7 @@ def routed_workers(trajectory: Trajectory) -> list[str | None]:
 def plan_size(trajectory: Trajectory) -> int:
     """Subtasks of the run's plan (the last one, after any replan); the flow's planner
     turns."""
-    if trajectory.topology == "flow":
+    if _turn_by_turn(trajectory):
         return len(trajectory.decisions())
     return len(trajectory.meta.get("subtasks") or [])
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from workforce_graph.failures import BUDGET_KINDS
 from workforce_graph.trajectory.format import FailureKind
 
 __all__ = ["FAILURE_KINDS", "EvalFailure", "run_failure"]
@@ -30,8 +31,9 @@ def run_failure(final: Mapping[str, Any] | None, crash: str | None) -> FailureKi
     """Why a run did not produce a complete answer, or ``None`` when it did.
 
     ``crash`` is ``"timeout"`` for the per-task time limit, else the exception text.
-    A run that stopped on a budget (turns, time, tool calls) is ``budget``; one whose
-    answer says subtasks failed is ``worker_failure``; one that ended without a plan
+    A run that stopped on a budget (turns, time, tool calls) is ``budget``: the flow's
+    typed ``stop``, or a ``failed`` entry of the answer whose ``kind`` is a budget's; one
+    whose answer says subtasks failed is ``worker_failure``; one that ended without a plan
     (the one-subtask fallback turned off) is ``no_plan``. Scoring decides between right,
     ``plan_fallback`` and ``wrong_answer`` only when this is ``None``.
     """
@@ -47,6 +49,14 @@ def run_failure(final: Mapping[str, Any] | None, crash: str | None) -> FailureKi
     if not isinstance(answer, Mapping):
         return "crash"
     if not answer.get("complete", False):
-        reasons = " ".join(str(f.get("reason", "")) for f in answer.get("failed") or [])
-        return "budget" if "budget" in reasons else "worker_failure"
+        failed = [f for f in answer.get("failed") or [] if isinstance(f, Mapping)]
+        return "budget" if any(map(_budget_stop, failed)) else "worker_failure"
     return None
+
+
+def _budget_stop(part: Mapping[str, Any]) -> bool:
+    """Whether a ``failed`` entry of the answer is a budget that ran out."""
+    if "kind" in part:
+        return part["kind"] in BUDGET_KINDS
+    # For old records only: answers written before entries had a kind said it in words.
+    return "budget" in str(part.get("reason", ""))

@@ -10,14 +10,30 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from workforce_graph.evaluation.errors import EvalError
 from workforce_graph.evaluation.unit import UnitRun, UnitSpec, run_unit
 
-if TYPE_CHECKING:
-    from workforce_graph.evaluation.runner import Evaluation
+__all__ = ["RayEvaluation", "run_on_ray"]
 
-__all__ = ["run_on_ray"]
+
+class RayEvaluation(Protocol):
+    """What of an :class:`~workforce_graph.evaluation.runner.Evaluation` the executor
+    reads (a protocol, so the runner that calls it is not imported back)."""
+
+    @property
+    def graph(self) -> Any: ...
+    @property
+    def db(self) -> str | None: ...
+    @property
+    def concurrency(self) -> int: ...
+    @property
+    def timeout_s(self) -> float | None: ...
+    @property
+    def blocklist(self) -> tuple[str, ...]: ...
+    @property
+    def ray_address(self) -> str | None: ...
 
 
 def _run_remote(
@@ -36,7 +52,7 @@ def _run_remote(
 
 
 def _gather(
-    evaluation: Evaluation, pending: list[UnitSpec], store: Callable[[UnitRun], Any]
+    evaluation: RayEvaluation, pending: list[UnitSpec], store: Callable[[UnitRun], Any]
 ) -> list[Any]:
     import ray
 
@@ -66,14 +82,12 @@ def _gather(
 
 
 async def run_on_ray(
-    evaluation: Evaluation, pending: list[UnitSpec], store: Callable[[UnitRun], Any]
+    evaluation: RayEvaluation, pending: list[UnitSpec], store: Callable[[UnitRun], Any]
 ) -> list[Any]:
     """Run ``pending`` on Ray with at most ``evaluation.concurrency`` runs in flight;
     ``store`` each result as it arrives and return what it returned."""
     try:
         import ray  # noqa: F401
     except ImportError as exc:
-        from workforce_graph.evaluation.runner import EvalError
-
         raise EvalError("--executor ray needs Ray: pip install 'workforce-graph[ray]'") from exc
     return await asyncio.to_thread(_gather, evaluation, pending, store)

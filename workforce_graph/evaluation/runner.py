@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from workforce_graph.evaluation.datasets.base import EvalDataset, EvalTask
+from workforce_graph.evaluation.errors import EvalError
 from workforce_graph.evaluation.graphs import GraphSpec
 from workforce_graph.evaluation.judge import judge_score
 from workforce_graph.evaluation.leakage import DEFAULT_BLOCKLIST
@@ -68,10 +69,6 @@ def model_label(graph: GraphSpec) -> str:
     if graph.model_factory is not None:
         return "custom"
     return os.environ.get(MODEL_ENV) or DEFAULT_MODEL
-
-
-class EvalError(RuntimeError):
-    """The evaluation cannot start (one actionable line)."""
 
 
 def score_run(

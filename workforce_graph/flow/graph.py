@@ -22,16 +22,15 @@ import pluggy
 from langchain_core.language_models import BaseChatModel
 from langgraph.graph import END, START, StateGraph
 
+from workforce_graph.deps import build_deps
 from workforce_graph.flow.nodes.analysis import make_query_analysis
 from workforce_graph.flow.nodes.executor import make_executor
 from workforce_graph.flow.nodes.generator import make_flow_generator
 from workforce_graph.flow.nodes.planner import make_flow_planner
 from workforce_graph.flow.nodes.verifier import make_flow_verifier, route_after_verifier
 from workforce_graph.flow.state import FlowInput, FlowOutput, FlowState
-from workforce_graph.models import FLOW_ROLES, ModelConfigError, ModelSet
-from workforce_graph.nodes.deps import NodeDeps
-from workforce_graph.plugins import usable_workers
-from workforce_graph.settings import WorkforceContext, WorkforceSettings, factory_settings
+from workforce_graph.models import FLOW_ROLES, ModelConfigError
+from workforce_graph.settings import WorkforceContext, WorkforceSettings
 from workforce_graph.sync_api import WorkforceStateGraph
 from workforce_graph.workers import WorkerSpec
 
@@ -92,10 +91,8 @@ def build_flow_graph(
             f"the flow topology has no role {', '.join(sorted(unknown))}; its roles are "
             + ", ".join(FLOW_ROLES)
         )
-    deps = NodeDeps(
-        registry=usable_workers(workers, plugin_manager),
-        models=ModelSet(default=model, roles=dict(role_models or {}), base_url=base_url),
-        settings=factory_settings(settings, options, factory="build_flow_graph"),
+    deps = build_deps(
+        "build_flow_graph", model, role_models, base_url, workers, plugin_manager, settings, options
     )
     graph = WorkforceStateGraph(
         FlowState,

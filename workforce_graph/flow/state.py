@@ -103,7 +103,7 @@ class FlowState(TypedDict):
     elapsed_s: NotRequired[float]
     """Seconds spent in this run's nodes (survives a resume, unlike a start time)."""
     server_errors: NotRequired[int]
-    """Model calls in a row that failed with a server error (see ``model_errors``)."""
+    """Model calls in a row that failed with a server error (see ``calls.errors``)."""
     stop: NotRequired[StopKind | None]
     stop_reason: NotRequired[str | None]
     answer: NotRequired[Answer | None]

@@ -7,10 +7,19 @@ from __future__ import annotations
 from typing import Any
 
 from workforce_graph.conversation import earlier_conversation, request_message, request_of
+from workforce_graph.failures import FailureKind
 from workforce_graph.flow.state import Decision, FlowState, StopKind
 from workforce_graph.state import Subtask, WorkforceState
 
-__all__ = ["decide_after_turn", "fresh_run", "generator_view"]
+__all__ = ["STOP_KINDS", "decide_after_turn", "fresh_run", "generator_view"]
+
+STOP_KINDS: dict[StopKind, FailureKind] = {
+    "max_turns": "turn_budget",
+    "time": "time_budget",
+    "verifier": "no_result",
+}
+"""The failure kind of the answer's item when the turns ended with the work undone:
+a budget ran out, or the verifier stopped turns that produced nothing."""
 
 
 def fresh_run(state: FlowState) -> dict[str, Any]:
@@ -91,6 +100,7 @@ def generator_view(state: FlowState) -> WorkforceState:
                 result=None,
                 failure_reason=reason,
                 attempts=0,
+                failure_kind=STOP_KINDS[stop or "verifier"],
             )
         )
     return WorkforceState(

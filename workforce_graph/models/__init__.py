@@ -15,9 +15,11 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+
+from workforce_graph.topologies import TOPOLOGIES, Role
 
 __all__ = [
     "FLOW_ROLES",
@@ -30,14 +32,11 @@ __all__ = [
     "runs_in_process",
 ]
 
-WorkforceRole = Literal["planner", "coordinator", "worker", "verifier", "generator"]
-FlowRole = Literal["query_analysis", "planner", "executor", "verifier", "generator"]
-Role = WorkforceRole | FlowRole
-ROLES: tuple[WorkforceRole, ...] = get_args(WorkforceRole)
-"""The Workforce topology's roles."""
-FLOW_ROLES: tuple[FlowRole, ...] = get_args(FlowRole)
+ROLES: tuple[Role, ...] = TOPOLOGIES["workforce"].roles
+"""The Workforce topology's roles (``workforce_graph.topologies`` declares them)."""
+FLOW_ROLES: tuple[Role, ...] = TOPOLOGIES["flow"].roles
 """The flow topology's roles (see ``workforce_graph.flow``)."""
-_KNOWN_ROLES = frozenset(ROLES) | frozenset(FLOW_ROLES)
+_KNOWN_ROLES = frozenset(role for spec in TOPOLOGIES.values() for role in spec.roles)
 
 DEFAULT_MODEL = "local"
 
@@ -193,7 +192,9 @@ class ModelSet:
         if unknown:
             raise ModelConfigError(
                 f"unknown model role(s) {', '.join(sorted(unknown))}; roles are "
-                f"{', '.join(ROLES)} (workforce) and {', '.join(FLOW_ROLES)} (flow)"
+                + " and ".join(
+                    f"{', '.join(spec.roles)} ({spec.name})" for spec in TOPOLOGIES.values()
+                )
             )
 
     def name_for(self, role: Role) -> str | BaseChatModel | None:

@@ -13,7 +13,7 @@ schema is also appended to the system message (in the same words as the local
 model's), because the mask says what may be written, not what should. ``constrained=0``
 decodes freely instead: the first JSON object of the reply is validated, and a reply
 that does not validate comes back as a parsing error, which
-:func:`workforce_graph.structured.structured_call` turns into a repair attempt. Either
+:func:`workforce_graph.calls.structured.structured_call` turns into a repair attempt. Either
 way the schema is added to the messages before the model runs, so a trajectory recorder
 sees the exact prompt. Tool calling is not offered: this provider is for the planner
 role.

@@ -132,7 +132,7 @@ class FirstCallCheck(BaseCallbackHandler):
     which the structured-output probe, the call timeouts and ``bind_tools`` rely on.
     Every call waits for the one check; after it, a model the server does not serve
     fails each call with the same :class:`ModelConfigError`, which ends the run
-    (``model_errors.is_fatal``), and a served one costs nothing more.
+    (``calls.errors.is_fatal``), and a served one costs nothing more.
     """
 
     raise_error = True

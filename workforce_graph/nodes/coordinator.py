@@ -15,16 +15,15 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
+from workforce_graph.calls.ask import CallFailure
+from workforce_graph.calls.errors import ServerErrorStreak
+from workforce_graph.calls.usage import UsageMeter
+from workforce_graph.deps import NodeDeps, spent_s
 from workforce_graph.events import emit
 from workforce_graph.lifecycle import Subtask, assign, fail_unassignable, mark_dispatched
-from workforce_graph.model_errors import ServerErrorStreak, call_failure, is_fatal
-from workforce_graph.nodes.deps import NodeDeps, spent_s
 from workforce_graph.plugins import WorkerRegistry
 from workforce_graph.prompts import describe_workers
-from workforce_graph.roles import role_config
 from workforce_graph.state import WorkforceState
-from workforce_graph.structured import StructuredOutputError, structured_call
-from workforce_graph.usage import UsageMeter
 
 __all__ = ["Assignment", "Assignments", "candidates_for", "make_coordinator"]
 
@@ -91,22 +90,10 @@ def make_coordinator(deps: NodeDeps) -> Any:
                 subtasks[s["id"]] = failed
                 emit("failed", subtask_id=s["id"], worker=None, reason=failed["failure_reason"])
         if choices:
-            try:
-                picked = await _ask_model(
-                    deps, runtime, config, list(subtasks.values()), choices, meter, streak
-                )
-            except Exception as exc:
-                if is_fatal(exc):
-                    raise
-                streak.failed(exc)  # a server that keeps failing ends the run here
-                # Capability matching can still assign every subtask.
-                emit(
-                    "call_failed",
-                    role="coordinator",
-                    reason=call_failure(exc),
-                    detail=f"{type(exc).__name__}: {exc}",
-                )
-                picked = {}
+            # Capability matching can still assign every subtask the model did not.
+            picked = await _ask_model(
+                deps, runtime, config, list(subtasks.values()), choices, meter, streak
+            )
             for sid, candidates in choices.items():
                 if sid in picked:
                     give(sid, picked[sid], "model")
@@ -133,8 +120,10 @@ async def _ask_model(
     meter: UsageMeter,
     streak: ServerErrorStreak,
 ) -> dict[str, str]:
-    """Valid model assignments; invalid ones are retried once with feedback, then dropped."""
-    model = deps.model_for("coordinator", runtime.context)
+    """Valid model assignments; invalid ones are retried once with feedback, then dropped.
+
+    Empty when a call failed (the ``call_failed`` event says why), even if an earlier
+    reply gave some: the coordinator then matches every choice by capability."""
     workers = describe_workers(list(deps.registry.available.values()))
     listing = "\n".join(
         f"- {s['id']}: {s['description']} (candidates: {', '.join(choices[s['id']])})"
@@ -144,22 +133,21 @@ async def _ask_model(
     messages: list[Any] = [SystemMessage(SYSTEM.format(workers=workers)), HumanMessage(listing)]
     accepted: dict[str, str] = {}
     for _attempt in range(2):
-        try:
-            reply = await structured_call(
-                model,
-                Assignments,
-                messages,
-                attempts=1,
-                meter=meter,
-                config=role_config(config, "coordinator", node="coordinator"),
-                method=deps.settings_for(runtime.context).structured_output,
-                timeout_s=deps.settings_for(runtime.context).call_timeout_s,
-            )
-        except StructuredOutputError as exc:
-            streak.answered()
-            messages = [*messages[:2], HumanMessage(f"Invalid reply: {exc}. Try again.")]
+        reply = await deps.ask(
+            "coordinator",
+            Assignments,
+            messages,
+            context=runtime.context,
+            config=config,
+            meter=meter,
+            streak=streak,
+            attempts=1,
+        )
+        if isinstance(reply, CallFailure):
+            if not reply.answered:
+                return {}  # the call failed: every choice falls back to capability matching
+            messages = [*messages[:2], HumanMessage(f"Invalid reply: {reply.detail}. Try again.")]
             continue
-        streak.answered()
         problems = []
         for a in reply.assignments:
             if a.subtask_id not in choices or a.subtask_id in accepted:

@@ -34,6 +34,10 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.func import task
 from langgraph.runtime import Runtime
 
+from workforce_graph.calls.errors import ServerErrorStreak, is_fatal
+from workforce_graph.calls.roles import role_config
+from workforce_graph.calls.usage import Usage, UsageMeter, add_usage
+from workforce_graph.deps import NodeDeps, spent_s
 from workforce_graph.events import emit
 from workforce_graph.lifecycle import (
     NOT_RUN_IN_TIME,
@@ -44,15 +48,11 @@ from workforce_graph.lifecycle import (
     failed_outcome,
     runnable_ids,
 )
-from workforce_graph.model_errors import ServerErrorStreak, is_fatal
 from workforce_graph.models import runs_in_process
-from workforce_graph.nodes.deps import NodeDeps, spent_s
 from workforce_graph.nodes.verifier import check_result
 from workforce_graph.prompts import brief
-from workforce_graph.roles import role_config
 from workforce_graph.settings import WorkforceSettings
 from workforce_graph.state import WorkforceState
-from workforce_graph.usage import Usage, UsageMeter, add_usage
 from workforce_graph.worker_runtime import WorkerResult, run_worker
 from workforce_graph.workers import SubtaskContext, WorkerSpec
 
@@ -100,7 +100,7 @@ async def execute_subtask(round_id: str, subtask_id: str) -> Outcome:
     if spec is None:
         reason = f"worker {worker_name!r} is not available"
         emit("failed", subtask_id=subtask_id, worker=worker_name, reason=reason)
-        return failed_outcome(reason)
+        return failed_outcome(reason, "no_worker")
     context = SubtaskContext(
         request=rnd.request,
         subtask_id=subtask_id,
@@ -123,7 +123,7 @@ async def execute_subtask(round_id: str, subtask_id: str) -> Outcome:
                 if result is not None:
                     break  # the last attempt's failure stands; no time for another
                 emit("failed", subtask_id=subtask_id, worker=worker_name, reason=NOT_RUN_IN_TIME)
-                return failed_outcome(NOT_RUN_IN_TIME, attempts=0)
+                return failed_outcome(NOT_RUN_IN_TIME, "time_budget", attempts=0)
             if result is not None:
                 emit(
                     "retry",
@@ -156,10 +156,9 @@ async def execute_subtask(round_id: str, subtask_id: str) -> Outcome:
             if unverified:
                 done["unverified"] = unverified
             return done
-        timed_out = (result["reason"] or "").startswith("timed out")
-        if timed_out and left < rnd.settings.subtask_timeout_s:
+        if result["kind"] == "timeout" and left < rnd.settings.subtask_timeout_s:
             # Cut by the run's budget, not by its own timeout: say which.
-            result = {**result, "reason": STOPPED_IN_TIME}
+            result = {**result, "reason": STOPPED_IN_TIME, "kind": "time_budget"}
         emit("failed", subtask_id=subtask_id, worker=worker_name, reason=result["reason"])
     assert result is not None  # allowed >= 1
     return Outcome(
@@ -169,6 +168,7 @@ async def execute_subtask(round_id: str, subtask_id: str) -> Outcome:
         attempts=made,
         seconds=seconds,
         usage=usage,
+        kind=result["kind"],
     )
 
 
@@ -219,6 +219,7 @@ async def _attempt(
             result="",
             reason=f"verifier: {check.problem}",
             tool_calls=result["tool_calls"],
+            kind="rejected",
         )
     return result, usage, None
 
@@ -294,7 +295,9 @@ def make_workers_node(deps: NodeDeps) -> Any:
                     # The task machinery failed or the worker was stopped from outside
                     # (LangGraph wraps that in its own exception): a failed subtask with
                     # a reason for people, not an internal exception name.
-                    outcome = failed_outcome("the subtask's run was stopped before it ended")
+                    outcome = failed_outcome(
+                        "the subtask's run was stopped before it ended", "worker_error"
+                    )
                     worker = rnd.subtasks[sid]["worker"]
                     emit("failed", subtask_id=sid, worker=worker, reason=outcome["reason"])
                 rnd.outcomes[sid].set_result(outcome)

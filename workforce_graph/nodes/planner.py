@@ -11,6 +11,12 @@ default), and the answer says it was produced without decomposition. When
 replanning, finished subtasks are kept with their results and the model plans only the
 remaining work, so done work is not redone. A request on a thread whose last run
 finished starts a new run: fresh plan and budgets, the conversation kept.
+
+A plan given with the request (``{"task": ..., "plan": ..., "variables": ...}``) is
+filled, validated like a planned one and run instead of the first plan, with no model
+call; an invalid one raises :class:`~workforce_graph.plan_template.GivenPlanError` (or
+:class:`~workforce_graph.plan_template.PlanTemplateError`) before any worker runs. It
+is consumed, so a replan asks the model (see :mod:`workforce_graph.plan_template`).
 """
 
 from __future__ import annotations
@@ -26,12 +32,16 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
+from workforce_graph.calls.ask import CallFailure
+from workforce_graph.calls.errors import ServerErrorStreak
+from workforce_graph.calls.usage import Usage, UsageMeter
 from workforce_graph.conversation import (
     earlier_conversation,
     request_message,
     request_of,
     starts_new_run,
 )
+from workforce_graph.deps import NodeDeps, spent_s
 from workforce_graph.events import emit
 from workforce_graph.lifecycle import (
     PlannedSubtask,
@@ -39,15 +49,11 @@ from workforce_graph.lifecycle import (
     pending_subtask,
     validate_plan,
 )
-from workforce_graph.model_errors import ServerErrorStreak, call_failure, is_fatal
-from workforce_graph.nodes.deps import NodeDeps, spent_s
 from workforce_graph.plan_schema import plan_schema, positional_plan_schema, positions_within
+from workforce_graph.plan_template import given_plan
 from workforce_graph.plugins import WorkerRegistry
 from workforce_graph.prompts import brief, describe_workers
-from workforce_graph.roles import role_config
 from workforce_graph.state import Subtask, WorkforceState
-from workforce_graph.structured import StructuredOutputError, structured_call
-from workforce_graph.usage import Usage, UsageMeter
 
 __all__ = [
     "GENERAL_CAPABILITIES",
@@ -184,6 +190,10 @@ def make_planner(deps: NodeDeps) -> Any:
             state = WorkforceState(**{**state, **fresh, "usage": {}})  # type: ignore[typeddict-item]
             meter.fresh = True
         base["messages"] = request_message(state.get("messages", []), request)
+        if state.get("plan") is not None:
+            # Used for this run's first plan only: a replan, or the thread's next run,
+            # asks the planner unless a plan is given again.
+            base.update(plan=None, variables=None)
         streak = ServerErrorStreak(int(state.get("server_errors") or 0))
         update = await _plan(deps, state, config, runtime, request, base, meter, streak)
         return {**update, "server_errors": streak.count, "elapsed_s": spent_s(state, started)}
@@ -210,6 +220,15 @@ async def _plan(
         return _give_up(
             base, meter, "the request is empty; pass {'task': '...'} or a human message"
         )
+    if state.get("plan") is not None:
+        steps = given_plan(
+            state.get("plan"),
+            state.get("variables"),
+            offered_capabilities=deps.registry.offered_capabilities(),
+            max_subtasks=settings.max_subtasks,
+        )
+        given = [pending_subtask(p) for p in steps]
+        return _planned(base, meter, state, given, attempt=None, source="given")
     constrained = _is_constrained(model)
     prompt = _prompt(state, deps, request, constrained=constrained)
     capabilities = tuple(sorted(deps.registry.offered_capabilities()))
@@ -225,52 +244,37 @@ async def _plan(
     problems: list[str] = []
     details: list[str] = []
     for attempt in range(1, settings.max_plan_attempts + 1):
+        plan = await deps.ask(
+            "planner",
+            schema,
+            prompt,
+            context=runtime.context,
+            config=config,
+            meter=meter,
+            streak=streak,
+            attempts=1,
+        )
+        if isinstance(plan, CallFailure):
+            # People read the plain problem; the technical one goes to the events.
+            problems.append(plan.reason)
+            details.append(plan.detail)
+            if not plan.answered:
+                continue  # a failed call (HTTP 400, 5xx, a timeout) is a failed attempt
+            prompt = _repair(prompt, plan.reason)
+            continue
+        # Models often repeat finished subtasks when replanning; those stay as they are.
+        planned = [p for p in plan.subtasks if p.id not in kept_ids]
         try:
-            plan = await structured_call(
-                model,
-                schema,
-                prompt,
-                attempts=1,
-                meter=meter,
-                config=role_config(config, "planner", node="planner"),
-                method=settings.structured_output,
-                timeout_s=settings.call_timeout_s,
-            )
-            streak.answered()
-            # Models often repeat finished subtasks when replanning; those stay as they are.
-            planned = [p for p in plan.subtasks if p.id not in kept_ids]
             validate_plan(
                 planned,
                 offered_capabilities=deps.registry.offered_capabilities(),
                 done_ids=kept_ids,
                 max_subtasks=settings.max_subtasks,
             )
-        except Exception as exc:
-            if is_fatal(exc):
-                raise
-            # A failed call (HTTP 400, 5xx after retries, a timeout) is a failed attempt.
-            failed_call = not isinstance(exc, StructuredOutputError | PlanValidationError)
-            if failed_call:
-                streak.failed(exc)  # a server that keeps failing ends the run here
-            elif isinstance(exc, StructuredOutputError):
-                streak.answered()
-            # People read the plain problem; the technical one goes to the events.
-            problem = (
-                call_failure(exc)
-                if failed_call
-                else exc.problem
-                if isinstance(exc, StructuredOutputError)
-                else str(exc)
-            )
-            problems.append(problem)
-            details.append(str(exc) if not failed_call else f"{type(exc).__name__}: {exc}")
-            if failed_call:
-                emit("call_failed", role="planner", reason=problem, detail=details[-1])
-                continue
-            prompt = [
-                *prompt[:2],
-                HumanMessage(f"That plan is invalid: {problem}\nReply with a corrected plan."),
-            ]
+        except PlanValidationError as exc:
+            problems.append(str(exc))
+            details.append(str(exc))
+            prompt = _repair(prompt, str(exc))
             continue
         planned_subtasks = kept + [pending_subtask(p) for p in planned]
         return _planned(base, meter, state, planned_subtasks, attempt=attempt)
@@ -281,6 +285,14 @@ async def _plan(
     single = fallback_plan(request, deps.registry, kept_ids)
     fallback = _planned(base, meter, state, [*kept, single], attempt=None)
     return {**fallback, "plan_fallback": reason}
+
+
+def _repair(prompt: list[BaseMessage], problem: str) -> list[BaseMessage]:
+    """The first prompt again, with why the last plan was unusable."""
+    return [
+        *prompt[:2],
+        HumanMessage(f"That plan is invalid: {problem}\nReply with a corrected plan."),
+    ]
 
 
 def no_plan_reason(attempts: int, last_problem: str) -> str:
@@ -302,10 +314,13 @@ def _planned(
     subtasks: list[Subtask],
     *,
     attempt: int | None,
+    source: str = "planner",
 ) -> dict[str, Any]:
-    # ``attempt``: the planner call that produced the plan (None: the fallback plan).
+    # ``attempt``: the planner call that produced the plan (None: the fallback plan, or
+    # a plan given with the request, ``source="given"``).
     emit(
         "plan",
+        source=source,
         attempt=attempt,
         subtasks=[
             {k: s[k] for k in ("id", "description", "depends_on", "status")} for s in subtasks

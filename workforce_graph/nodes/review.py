@@ -30,6 +30,7 @@ from langgraph.types import Command, interrupt
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from workforce_graph.conversation import request_of
+from workforce_graph.deps import NodeDeps
 from workforce_graph.events import emit
 from workforce_graph.lifecycle import (
     PlannedSubtask,
@@ -38,7 +39,6 @@ from workforce_graph.lifecycle import (
     pending_subtask,
     validate_plan,
 )
-from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.state import WorkforceState
 
 __all__ = [
@@ -183,6 +183,7 @@ def make_plan_review(deps: NodeDeps) -> Any:
                 ],
                 replans=state.get("replans", 0),
                 reviewed=True,
+                source="review",
             )
             return Command(goto="coordinator", update={"subtasks": edited})
 

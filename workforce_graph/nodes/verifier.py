@@ -20,15 +20,15 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
 from workforce_graph.bounds import REASON_CHARS, RESULT_CHARS, bound
+from workforce_graph.calls.ask import CallFailure, ask
+from workforce_graph.calls.errors import ServerErrorStreak
+from workforce_graph.calls.structured import StructuredMethod
+from workforce_graph.calls.usage import UsageMeter
+from workforce_graph.deps import NodeDeps
 from workforce_graph.events import emit
 from workforce_graph.lifecycle import decide
-from workforce_graph.model_errors import ServerErrorStreak, call_failure, is_fatal
-from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.prompts import render_subtask_prompt
-from workforce_graph.roles import role_config
 from workforce_graph.state import WorkforceState
-from workforce_graph.structured import StructuredMethod, StructuredOutputError, structured_call
-from workforce_graph.usage import UsageMeter
 from workforce_graph.workers import SubtaskContext
 
 __all__ = [
@@ -70,7 +70,7 @@ async def check_result(
     A verifier that cannot be reached or answers unusably must not fail good work: the
     result stands, unchecked, and :attr:`Verification.skipped` says why (as the
     coordinator falls back to capability matching). Only a fatal error (see
-    :func:`workforce_graph.model_errors.is_fatal`) raises, as does a server that
+    :func:`workforce_graph.calls.errors.is_fatal`) raises, as does a server that
     failed too many calls in a row, counted in ``streak``.
     """
     messages = [
@@ -82,29 +82,25 @@ async def check_result(
             f"{render_subtask_prompt(context)}\n\nWorker's result:\n" + bound(result, RESULT_CHARS)
         ),
     ]
-    streak = streak or ServerErrorStreak()
-    try:
-        check = await structured_call(
-            model,
-            Check,
-            messages,
-            attempts=2,
-            meter=meter,
-            config=role_config(
-                config, "verifier", node="workers", subtask_id=context["subtask_id"]
-            ),
-            method=method,
-            timeout_s=timeout_s,
-        )
-    except StructuredOutputError as exc:
-        streak.answered()
-        return Verification(skipped=f"the verifier's reply was unusable: {exc.problem}")
-    except Exception as exc:
-        if is_fatal(exc):
-            raise
-        streak.failed(exc)
-        return Verification(skipped=call_failure(exc))
-    streak.answered()
+    check = await ask(
+        model,
+        Check,
+        messages,
+        role="verifier",
+        node="workers",
+        config=config,
+        meter=meter,
+        streak=streak or ServerErrorStreak(),
+        attempts=2,
+        method=method,
+        timeout_s=timeout_s,
+        subtask_id=context["subtask_id"],
+        announce=False,  # the workers node says it with ``verify_skipped``
+    )
+    if isinstance(check, CallFailure):
+        if check.answered:
+            return Verification(skipped=f"the verifier's reply was unusable: {check.reason}")
+        return Verification(skipped=check.reason)
     if check.ok:
         return Verification()
     return Verification(

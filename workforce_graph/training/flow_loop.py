@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from workforce_graph.folders import output_folder
+from workforce_graph.topologies import get_topology
 from workforce_graph.training.base_model import resolve_base_model
 from workforce_graph.training.flow_grpo import FLOW_GRPO_DEFAULTS, FlowGrpoLoss, train_flow_grpo
 from workforce_graph.training.model_io import quiet_libraries
@@ -55,6 +56,7 @@ class FlowGrpoLoop:
     temperature: float = 0.7
     max_new_tokens: int = 512
     topology: str = "flow"
+    """A name in :data:`~workforce_graph.topologies.TOPOLOGIES`."""
     model: str | None = None
     """Model of every other role (default: the project's default, ``local``)."""
     max_turns: int = 3
@@ -80,6 +82,7 @@ class FlowGrpoLoop:
     workers_factory: Callable[[], Any] | None = None
 
     def __post_init__(self) -> None:
+        get_topology(self.topology)  # an unknown name fails here, naming the known ones
         if self.iterations < 1 or self.rollouts < 2:
             raise ValueError("iterations must be >= 1 and rollouts >= 2 (advantages need a group)")
         if self.max_turns < 1 or self.concurrency < 1:
@@ -95,7 +98,7 @@ class FlowGrpoLoop:
 
     def options_of_graph(self) -> dict[str, Any]:
         """The topology's keywords: ``max_turns`` for the flow, then ``graph_options``."""
-        turns = {"max_turns": self.max_turns} if self.topology == "flow" else {}
+        turns = {"max_turns": self.max_turns} if get_topology(self.topology).turn_by_turn else {}
         return {**turns, **self.graph_options}
 
     def describe(self) -> dict[str, Any]:
@@ -331,7 +334,7 @@ async def _evaluate(
     evaluation = Evaluation(
         dataset=dataset,
         graph=GraphSpec(
-            topology=loop.topology,  # type: ignore[arg-type]
+            topology=loop.topology,
             model=loop.model,
             role_models={"planner": planner},
             options=loop.options_of_graph(),

@@ -281,6 +281,8 @@ def run_trainer(
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     result = finish(trainer, tokenizer, out, kind=kind, base=base, rows=rows, started=started)
+    if not trainer.is_world_process_zero():
+        return result  # under torchrun or accelerate launch, one process writes the files
     log.record(figures_of(trainer.state.log_history))
     if not options.keep_checkpoints:
         # They hold the optimizer state only to resume an unfinished run: this one finished.
@@ -300,12 +302,22 @@ def finish(
     rows: int,
     started: float,
 ) -> TrainResult:
-    """Save the trained model (LoRA merged) and its summary; return the result."""
+    """Save the trained model (LoRA merged) and its summary; return the result.
+
+    Data-parallel (``torchrun``, ``accelerate launch``), every process returns the same
+    result and only the first writes: two writers of one file would corrupt it.
+    """
     model: Any = trainer.model
+    writer = trainer.is_world_process_zero()
     if hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
-    model.save_pretrained(str(out))
-    tokenizer.save_pretrained(str(out))
+        merged = model.merge_and_unload()
+        if writer:
+            merged.save_pretrained(str(out))
+    else:
+        # The trainer's own save gathers FSDP or DeepSpeed shards before the first writes.
+        trainer.save_model(str(out))
+    if writer:
+        tokenizer.save_pretrained(str(out))
     history = [
         {k: float(v) for k, v in entry.items() if isinstance(v, int | float)}
         for entry in trainer.state.log_history
@@ -326,5 +338,6 @@ def finish(
     )
     summary = {"kind": kind, "base": str(base), **result.summary(), "losses": losses}
     summary["history"] = history
-    (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if writer:
+        (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return result

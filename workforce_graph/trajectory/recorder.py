@@ -177,7 +177,10 @@ class TrajectoryRecorder(BaseCallbackHandler):
             subtasks = outputs.get("subtasks")
             if isinstance(subtasks, list):
                 trajectory.meta["subtasks"] = [
-                    {k: s.get(k) for k in ("id", "worker", "status", "failure_reason")}
+                    {
+                        k: s.get(k)
+                        for k in ("id", "worker", "status", "failure_reason", "failure_kind")
+                    }
                     for s in subtasks
                     if isinstance(s, Mapping)
                 ]

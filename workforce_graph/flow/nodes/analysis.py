@@ -13,16 +13,14 @@ from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 from pydantic import BaseModel, Field, create_model
 
+from workforce_graph.calls.ask import CallFailure
+from workforce_graph.calls.errors import ServerErrorStreak
+from workforce_graph.calls.usage import UsageMeter
+from workforce_graph.deps import NodeDeps
 from workforce_graph.flow.memory import cut
-from workforce_graph.flow.nodes.calls import failed_call
 from workforce_graph.flow.state import Analysis, FlowState
 from workforce_graph.flow.turns import fresh_run
-from workforce_graph.model_errors import ServerErrorStreak
-from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.prompts import describe_workers
-from workforce_graph.roles import role_config
-from workforce_graph.structured import structured_call
-from workforce_graph.usage import UsageMeter
 
 __all__ = ["QueryAnalysis", "analysis_schema", "make_query_analysis"]
 
@@ -61,7 +59,6 @@ def make_query_analysis(deps: NodeDeps) -> Any:
     ) -> dict[str, Any]:
         started = time.perf_counter()
         context = runtime.context
-        settings = deps.settings_for(context)
         update = fresh_run(state)
         request = update["task"]
         if not request.strip():
@@ -82,30 +79,28 @@ def make_query_analysis(deps: NodeDeps) -> Any:
             SystemMessage(SYSTEM.format(workers=describe_workers(available))),
             HumanMessage("\n\n".join(parts)),
         ]
-        try:
-            reply = await structured_call(
-                deps.model_for("query_analysis", context),
-                analysis_schema(tuple(sorted(deps.registry.offered_capabilities()))),
-                prompt,
-                attempts=2,
-                meter=meter,
-                config=role_config(config, "query_analysis", node="query_analysis"),
-                method=settings.structured_output,
-                timeout_s=settings.call_timeout_s,
-            )
-            analysis = Analysis(
-                needs=reply.needs.strip(),
-                capabilities=list(dict.fromkeys(reply.capabilities)),
-                answer_form=reply.answer_form.strip(),
-            )
-            streak.answered()
-        except Exception as exc:
-            failed_call(exc, role="query_analysis", streak=streak)
+        reply = await deps.ask(
+            "query_analysis",
+            analysis_schema(tuple(sorted(deps.registry.offered_capabilities()))),
+            prompt,
+            context=context,
+            config=config,
+            meter=meter,
+            streak=streak,
+            attempts=2,
+        )
+        if isinstance(reply, CallFailure):
             # The planner can work from the request alone; an analysis is a help.
             analysis = Analysis(
                 needs=cut(request, 400),
                 capabilities=[],
                 answer_form=state.get("answer_format") or "as the request asks",
+            )
+        else:
+            analysis = Analysis(
+                needs=reply.needs.strip(),
+                capabilities=list(dict.fromkeys(reply.capabilities)),
+                answer_form=reply.answer_form.strip(),
             )
         return {
             **update,

@@ -14,14 +14,14 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
+from workforce_graph.calls.errors import ServerErrorStreak
+from workforce_graph.calls.roles import role_config
+from workforce_graph.calls.usage import UsageMeter
+from workforce_graph.deps import NodeDeps
 from workforce_graph.events import emit
 from workforce_graph.flow.memory import failed_record, finished_record
 from workforce_graph.flow.state import FlowState, MemoryRecord, NextStep
-from workforce_graph.model_errors import ServerErrorStreak
-from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.plugins import WorkerRegistry
-from workforce_graph.roles import role_config
-from workforce_graph.usage import UsageMeter
 from workforce_graph.worker_runtime import run_worker
 from workforce_graph.workers import SubtaskContext, WorkerSpec
 

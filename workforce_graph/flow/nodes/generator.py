@@ -11,10 +11,10 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
+from workforce_graph.deps import NodeDeps
 from workforce_graph.flow.state import FlowState
 from workforce_graph.flow.turns import generator_view
-from workforce_graph.nodes.deps import NodeDeps
-from workforce_graph.nodes.generator import make_generator
+from workforce_graph.generator import make_generator
 
 __all__ = ["make_flow_generator"]
 

@@ -18,16 +18,14 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, create_model
 
+from workforce_graph.calls.ask import CallFailure
+from workforce_graph.calls.errors import ServerErrorStreak
+from workforce_graph.calls.usage import UsageMeter
+from workforce_graph.deps import NodeDeps
 from workforce_graph.events import emit
-from workforce_graph.flow.nodes.calls import failed_call
 from workforce_graph.flow.nodes.prompt import situation
 from workforce_graph.flow.state import FlowState, NextStep
-from workforce_graph.model_errors import ServerErrorStreak
-from workforce_graph.nodes.deps import NodeDeps
 from workforce_graph.prompts import describe_workers
-from workforce_graph.roles import role_config
-from workforce_graph.structured import structured_call
-from workforce_graph.usage import UsageMeter
 from workforce_graph.workers import WorkerSpec
 
 __all__ = ["NextStepReply", "make_flow_planner", "next_step_schema", "planner_prompt"]
@@ -109,19 +107,28 @@ def make_flow_planner(deps: NodeDeps) -> Any:
             max_turns=settings.max_turns,
             budget=settings.memory_budget_tokens,
         )
-        try:
-            reply = await structured_call(
-                deps.model_for("planner", context),
-                next_step_schema(tuple(s.name for s in available)),
-                prompt,
-                attempts=1,
-                meter=meter,
-                config=role_config(
-                    config, "planner", node="planner", subtask_id=f"t{turn}", turn=turn
-                ),
-                method=settings.structured_output,
-                timeout_s=settings.call_timeout_s,
+        reply = await deps.ask(
+            "planner",
+            next_step_schema(tuple(s.name for s in available)),
+            prompt,
+            context=context,
+            config=config,
+            meter=meter,
+            streak=streak,
+            attempts=1,
+            subtask_id=f"t{turn}",
+            turn=turn,
+        )
+        if isinstance(reply, CallFailure):
+            step = NextStep(
+                turn=turn,
+                sub_goal="",
+                worker="",
+                context="",
+                justification="",
+                error=f"the planner's reply was not a usable next step: {reply.reason}",
             )
+        else:
             step = NextStep(
                 turn=turn,
                 sub_goal=reply.sub_goal.strip(),
@@ -129,17 +136,6 @@ def make_flow_planner(deps: NodeDeps) -> Any:
                 context=reply.context.strip(),
                 justification=reply.justification.strip(),
                 error=None,
-            )
-            streak.answered()
-        except Exception as exc:
-            problem = failed_call(exc, role="planner", streak=streak)
-            step = NextStep(
-                turn=turn,
-                sub_goal="",
-                worker="",
-                context="",
-                justification="",
-                error=f"the planner's reply was not a usable next step: {problem}",
             )
         emit(
             "turn",

@@ -17,17 +17,15 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
+from workforce_graph.calls.ask import CallFailure
+from workforce_graph.calls.errors import ServerErrorStreak
+from workforce_graph.calls.usage import UsageMeter
+from workforce_graph.deps import NodeDeps
 from workforce_graph.events import emit
 from workforce_graph.flow.memory import record_verdict, repeated_failures
-from workforce_graph.flow.nodes.calls import failed_call
 from workforce_graph.flow.nodes.prompt import situation
 from workforce_graph.flow.state import Decision, FlowState
 from workforce_graph.flow.turns import decide_after_turn
-from workforce_graph.model_errors import ServerErrorStreak
-from workforce_graph.nodes.deps import NodeDeps
-from workforce_graph.roles import role_config
-from workforce_graph.structured import structured_call
-from workforce_graph.usage import UsageMeter
 
 __all__ = ["FlowVerdict", "make_flow_verifier", "route_after_verifier"]
 
@@ -61,25 +59,23 @@ def make_flow_verifier(deps: NodeDeps) -> Any:
         meter = UsageMeter("verifier")
         streak = ServerErrorStreak(int(state.get("server_errors") or 0))
         decision: Decision
-        try:
-            verdict = await structured_call(
-                deps.model_for("verifier", context),
-                FlowVerdict,
-                [SystemMessage(SYSTEM), HumanMessage(text)],
-                attempts=2,
-                meter=meter,
-                config=role_config(
-                    config, "verifier", node="verifier", subtask_id=f"t{turn}", turn=turn
-                ),
-                method=settings.structured_output,
-                timeout_s=settings.call_timeout_s,
-            )
+        verdict = await deps.ask(
+            "verifier",
+            FlowVerdict,
+            [SystemMessage(SYSTEM), HumanMessage(text)],
+            context=context,
+            config=config,
+            meter=meter,
+            streak=streak,
+            attempts=2,
+            subtask_id=f"t{turn}",
+            turn=turn,
+        )
+        if isinstance(verdict, CallFailure):
+            decision, reason = "continue", f"the verifier's reply was unusable ({verdict.reason})"
+        else:
             decision = "stop" if verdict.decision == "STOP" else "continue"
             reason = verdict.reason.strip()
-            streak.answered()
-        except Exception as exc:
-            problem = failed_call(exc, role="verifier", streak=streak)
-            decision, reason = "continue", f"the verifier's reply was unusable ({problem})"
         feedback = " ".join([reason, *repeated]).strip()
         elapsed = float(state.get("elapsed_s") or 0.0) + time.perf_counter() - started
         stop, stop_reason = decide_after_turn(

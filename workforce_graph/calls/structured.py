@@ -27,10 +27,10 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, ValidationError
 
-from workforce_graph.model_errors import is_fatal
+from workforce_graph.calls.errors import is_fatal
+from workforce_graph.calls.replies import was_cut_off
+from workforce_graph.calls.usage import UsageMeter
 from workforce_graph.models import call_timeout
-from workforce_graph.replies import was_cut_off
-from workforce_graph.usage import UsageMeter
 
 __all__ = [
     "STRUCTURED_METHODS",

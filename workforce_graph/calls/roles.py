@@ -8,21 +8,16 @@ and :class:`~workforce_graph.testing.ScriptedChatModel` answers by them.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
+from workforce_graph.topologies import Role
+
 __all__ = ["TAG_PREFIX", "ModelRole", "role_config", "role_from_run"]
 
-ModelRole = Literal[
-    "planner",
-    "coordinator",
-    "worker",
-    "verifier",
-    "generator",
-    "query_analysis",
-    "executor",
-]
+ModelRole = Role
+"""A model call's role: ``workforce_graph.topologies`` declares them, per topology."""
 TAG_PREFIX = "workforce:"
 
 

@@ -24,23 +24,24 @@ from workforce_graph.attachments import (
     refers_to_attachments,
     unreadable_attachments,
 )
-from workforce_graph.conversation import earlier_conversation
-from workforce_graph.events import emit
-from workforce_graph.lifecycle import unfinished
-from workforce_graph.model_errors import call_failure
-from workforce_graph.models import call_timeout
-from workforce_graph.nodes.deps import NodeDeps
-from workforce_graph.prompts import brief
-from workforce_graph.replies import (
+from workforce_graph.calls.errors import call_failure
+from workforce_graph.calls.replies import (
     BREVITY_REQUEST,
     CUT_OFF,
     reply_text,
     was_cut_off,
     without_echoes,
 )
-from workforce_graph.roles import role_config
+from workforce_graph.calls.roles import role_config
+from workforce_graph.calls.usage import UsageMeter
+from workforce_graph.conversation import earlier_conversation
+from workforce_graph.deps import NodeDeps
+from workforce_graph.events import emit
+from workforce_graph.failures import FailedPart, FailureKind
+from workforce_graph.lifecycle import unfinished
+from workforce_graph.models import call_timeout
+from workforce_graph.prompts import brief
 from workforce_graph.state import Answer, Subtask, WorkforceState
-from workforce_graph.usage import UsageMeter
 
 __all__ = ["ANSWER_ID", "TIME_ID", "make_generator", "unverified_note"]
 
@@ -71,9 +72,10 @@ def make_generator(deps: NodeDeps) -> Any:
         attachments = state.get("attachments") or []
         unread = unreadable_attachments(deps.registry, attachments)
         if unread and refers_to_attachments(state.get("task", ""), attachments):
-            failed.append({"id": ATTACHMENTS_ID, "reason": unread})
+            failed.append(FailedPart(id=ATTACHMENTS_ID, reason=unread, kind="attachments"))
         if state.get("stop_reason"):
-            failed.append({"id": TIME_ID, "reason": str(state.get("stop_reason"))})
+            reason = str(state.get("stop_reason"))
+            failed.append(FailedPart(id=TIME_ID, reason=reason, kind="time_budget"))
         meter = UsageMeter("generator")
         error = state.get("error")
         if error:
@@ -82,7 +84,8 @@ def make_generator(deps: NodeDeps) -> Any:
         else:
             text, problem = await _synthesise(deps, state, runtime, config, meter)
             if problem:
-                failed.append({"id": ANSWER_ID, "reason": problem})
+                kind, reason = problem
+                failed.append(FailedPart(id=ANSWER_ID, reason=reason, kind=kind))
             if failed:
                 text += (
                     "\n\nNote: this answer is incomplete. These parts did not finish:\n"
@@ -127,8 +130,8 @@ async def _synthesise(
     runtime: Runtime[Any],
     config: RunnableConfig,
     meter: UsageMeter,
-) -> tuple[str, str | None]:
-    """The answer, and why it is not one when the model did not write it.
+) -> tuple[str, tuple[FailureKind, str] | None]:
+    """The answer, and why (kind, reason) it is not one when the model did not write it.
 
     A failed call, an empty reply, a tool call instead of text or a reply that stays
     cut off by the token limit is no answer: the results are returned instead, with
@@ -151,6 +154,7 @@ async def _synthesise(
     model = deps.model_for("generator", runtime.context)
     timeout_s = call_timeout(model, deps.settings_for(runtime.context).call_timeout_s)
     problem = "the final answer could not be written"
+    kind: FailureKind = "no_result"
     for _attempt in range(1 + CUT_RETRIES):
         try:
             async with asyncio.timeout(timeout_s):
@@ -159,11 +163,13 @@ async def _synthesise(
                 )
         except Exception as exc:
             problem = f"the final answer could not be written: {call_failure(exc)}"
+            kind = "model_error"
             break
         meter.record(reply)
         text = _RESULT_LABEL.sub("", without_echoes(reply_text(reply), (SYSTEM, BREVITY_REQUEST)))
         if was_cut_off(reply):
             problem = f"the final answer could not be written: {CUT_OFF}"
+            kind = "cut_reply"
             messages = [*messages[:2], HumanMessage(BREVITY_REQUEST)]
             continue
         if not text:
@@ -173,9 +179,11 @@ async def _synthesise(
                 if calls
                 else "the model returned an empty reply"
             )
+            kind = "no_result"
             break
         return text, None
     fallback = f"({problem[0].upper()}{problem[1:]}.)"
-    return (
-        f"{fallback}\n\nResults of the subtasks:\n\n{results}" if results else fallback
-    ), problem
+    return (f"{fallback}\n\nResults of the subtasks:\n\n{results}" if results else fallback), (
+        kind,
+        problem,
+    )
