@@ -12,6 +12,7 @@ from workforce_graph.graph import build_workforce_graph
 from workforce_graph.hookspecs import hookimpl
 from workforce_graph.models import ModelConfigError, ModelSet, resolve_model
 from workforce_graph.plugins import WorkerRegistry, collect_workers, get_plugin_manager
+from workforce_graph.rerun import rerun_from
 from workforce_graph.result_filter import ResultFilter, filter_results, filtering_results
 from workforce_graph.settings import WorkforceContext, WorkforceSettings
 from workforce_graph.state import Answer, Subtask, WorkforceInput, WorkforceOutput, WorkforceState
@@ -45,6 +46,7 @@ __all__ = [
     "get_plugin_manager",
     "get_subtask_context",
     "hookimpl",
+    "rerun_from",
     "resolve_model",
 ]
 

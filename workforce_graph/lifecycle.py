@@ -6,7 +6,8 @@ it (:func:`fail_unassignable`), assigned (:func:`assign`), dispatched
 (:func:`mark_dispatched`), run when ready (:func:`is_ready`, :func:`runnable_ids`),
 settled by a typed :class:`Outcome` (:func:`apply_outcome`), retried within
 ``max_retries`` (:func:`may_retry`, :func:`retry_failed`), and finally judged: dispatch
-more, replan or finish (:func:`decide`). The verbs are pure functions
+more, replan or finish (:func:`decide`); a finished subtask can be reopened with
+everything that depends on it (:func:`reopen`, for a rerun). The verbs are pure functions
 on JSON-friendly values; the nodes call them and emit the progress events.
 """
 
@@ -42,11 +43,13 @@ __all__ = [
     "PlannedSubtask",
     "Subtask",
     "SubtaskStatus",
+    "UnknownSubtaskError",
     "Verdict",
     "apply_outcome",
     "assign",
     "blocked",
     "decide",
+    "dependants",
     "fail_unassignable",
     "failed_outcome",
     "is_ready",
@@ -54,6 +57,7 @@ __all__ = [
     "may_retry",
     "pending_subtask",
     "ready_subtasks",
+    "reopen",
     "retry_failed",
     "runnable_ids",
     "time_budget_reason",
@@ -124,6 +128,63 @@ def pending_subtask(planned: PlannedSubtask) -> Subtask:
         failure_reason=None,
         attempts=0,
     )
+
+
+class UnknownSubtaskError(LookupError):
+    """A subtask id that is not in the plan (one line, naming the ids there are)."""
+
+
+def dependants(subtasks: Iterable[Subtask], from_id: str) -> set[str]:
+    """``from_id`` and every subtask that depends on it, directly or through others."""
+    by_parent: dict[str, list[str]] = {}
+    for s in subtasks:
+        for d in s["depends_on"]:
+            by_parent.setdefault(d, []).append(s["id"])
+    found, todo = {from_id}, [from_id]
+    while todo:
+        for child in by_parent.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def reopen(
+    subtasks: list[Subtask], from_id: str, *, description: str | None = None
+) -> list[Subtask]:
+    """``from_id`` and its dependants (transitively) as fresh pending subtasks; the rest kept.
+
+    A reopened subtask is what :func:`pending_subtask` makes of it: no worker (the
+    coordinator assigns it again), no result, failure or attempts, so a rerun has its
+    full retry budget and no note of the old result carries over.
+
+    Args:
+        subtasks: The plan as it stands.
+        from_id: The subtask to run again.
+        description: Replaces ``from_id``'s description (bounded as a planned one is).
+
+    Raises:
+        UnknownSubtaskError: No subtask has the id ``from_id`` (the message lists the ids).
+    """
+    if all(s["id"] != from_id for s in subtasks):
+        known = ", ".join(s["id"] for s in subtasks) or "none"
+        raise UnknownSubtaskError(f"no subtask {from_id!r} in the plan (subtasks: {known})")
+    reopened = dependants(subtasks, from_id)
+    return [
+        pending_subtask(
+            PlannedSubtask(
+                id=s["id"],
+                description=description
+                if description is not None and s["id"] == from_id
+                else s["description"],
+                capabilities=s["capabilities"],
+                depends_on=s["depends_on"],
+            )
+        )
+        if s["id"] in reopened
+        else s
+        for s in subtasks
+    ]
 
 
 def is_ready(subtask: Subtask, settled: Collection[str]) -> bool:

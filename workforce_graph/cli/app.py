@@ -1,4 +1,4 @@
-"""The ``workforce-graph`` command: run, plan, resume, runs, show, plugins, graph."""
+"""The ``workforce-graph`` command: run, plan, resume, rerun, runs, show, plugins, graph."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from workforce_graph.cli.options import (
     Files,
     Json,
     Model,
+    Thread,
     TopologyOption,
     guard,
     output_mode,
@@ -38,6 +39,7 @@ from workforce_graph.cli.options import (
     with_setting_options,
 )
 from workforce_graph.cli.plan import given_plan_input, plan_command, without_replans
+from workforce_graph.cli.rerun import rerun_command
 from workforce_graph.cli.show import show_run
 from workforce_graph.cli.train import train_app
 
@@ -160,12 +162,7 @@ def run(
 @with_setting_options
 @with_role_model_options
 def resume(
-    thread: Annotated[
-        str,
-        typer.Argument(
-            help="Thread id of the run (a unique prefix is enough).", show_default=False
-        ),
-    ],
+    thread: Thread,
     model: Model = None,
     base_url: BaseUrl = None,
     json_out: Json = False,
@@ -205,18 +202,24 @@ def runs(
 
 @app.command()
 def show(
-    thread: Annotated[
-        str,
-        typer.Argument(
-            help="Thread id of the run (a unique prefix is enough).", show_default=False
-        ),
-    ],
+    thread: Thread,
     db: Db = None,
     json_out: Json = False,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--checkpoint",
+            help="Show the run as it was at this checkpoint (e.g. the branch a rerun left).",
+            show_default=False,
+        ),
+    ] = None,
     debug: Debug = False,
 ) -> None:
     """Show a run: status, plan with each subtask's worker and result, answer, usage."""
-    guard(debug, lambda: asyncio.run(show_run(thread, db=db, as_json=json_out)))
+    guard(
+        debug,
+        lambda: asyncio.run(show_run(thread, db=db, as_json=json_out, checkpoint=checkpoint)),
+    )
 
 
 @app.command()
@@ -271,6 +274,7 @@ def graph(
 
 
 app.command("plan", epilog=EXIT_CODES_HELP)(plan_command)
+app.command("rerun", epilog=EXIT_CODES_HELP)(rerun_command)
 app.command("eval", epilog=EXIT_CODES_HELP)(eval_command)
 app.command("export")(export_command)
 

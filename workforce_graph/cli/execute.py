@@ -46,6 +46,7 @@ __all__ = [
     "Topology",
     "build_graph",
     "checked_request",
+    "open_stored_run",
     "read_stdin_request",
     "resolve_models",
     "resume_run",
@@ -413,6 +414,29 @@ async def start_run(
         return await _drive(graph, store, thread_id, run_input, options, mode, view, db)
 
 
+async def open_stored_run(
+    store: RunStore, thread: str, options: RunOptions, *, doing: str
+) -> tuple[str, RunRecord | None, RunOptions, Any]:
+    """A stored run to go on with: its thread id (``thread`` may be a prefix), its record,
+    ``options`` over the ones it started with, and its latest state, read without models.
+
+    Raises:
+        CliError: The run is still running (two processes would write the same thread).
+        LookupError: No run or several runs match ``thread``.
+    """
+    thread_id = await store.find_thread(thread)
+    record = await store.get_run(thread_id)
+    if record is not None and record.effective_status() == "running":
+        raise CliError(
+            f"run {thread_id} is still running (process {record.pid}); stop it before "
+            f"{doing}, or wait for it to finish"
+        )
+    merged = options.over(RunOptions.from_json(record.options if record else {}))
+    config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+    snapshot = await build_graph(merged, store.checkpointer).aget_state(config)
+    return thread_id, record, merged, snapshot
+
+
 async def resume_run(
     thread: str, *, options: RunOptions, db: str | None = None, mode: OutputMode = "auto"
 ) -> int:
@@ -431,18 +455,11 @@ async def resume_run(
         The exit code.
     """
     async with open_run_store(db) as store:
-        thread_id = await store.find_thread(thread)
-        record = await store.get_run(thread_id)
-        if record is not None and record.effective_status() == "running":
-            raise CliError(
-                f"run {thread_id} is still running (process {record.pid}); stop it before "
-                "resuming, or wait for it to finish"
-            )
-        stored = record.options if record else {}
-        merged = options.over(RunOptions.from_json(stored))
-        config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
         # The run first, then the server: a finished run needs no model.
-        snapshot = await build_graph(merged, store.checkpointer).aget_state(config)
+        thread_id, record, merged, snapshot = await open_stored_run(
+            store, thread, options, doing="resuming"
+        )
+        stored = record.options if record else {}
         view = _view(mode, merged)
         if snapshot.values and not snapshot.next and not snapshot.interrupts:
             if mode not in ("json", "events"):

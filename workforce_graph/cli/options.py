@@ -37,6 +37,7 @@ __all__ = [
     "Json",
     "Model",
     "PlannerModel",
+    "Thread",
     "TopologyName",
     "TopologyOption",
     "VerifierModel",
@@ -109,6 +110,10 @@ Db = Annotated[
         "Default: $WORKFORCE_GRAPH_DB, else runs.sqlite in the user data directory.",
         show_default=False,
     ),
+]
+Thread = Annotated[
+    str,
+    typer.Argument(help="Thread id of the run (a unique prefix is enough).", show_default=False),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 Events = Annotated[

@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from workforce_graph.cli.errors import CliError
 from workforce_graph.cli.render import plan_tree, usage_table
 from workforce_graph.cli.runs import format_duration, format_time
 from workforce_graph.cli.summary import run_summary, status_of
@@ -24,9 +25,21 @@ _INTERRUPT_CHANNEL = "__interrupt__"
 """Where LangGraph keeps a pending ``interrupt()`` among a checkpoint's writes."""
 
 
-async def read_run_state(checkpointer: Any, thread_id: str) -> tuple[dict[str, Any], bool]:
-    """A thread's latest state values, and whether the run is paused at an interrupt."""
-    saved = await checkpointer.aget_tuple({"configurable": {"thread_id": thread_id}})
+async def read_run_state(
+    checkpointer: Any, thread_id: str, checkpoint_id: str | None = None
+) -> tuple[dict[str, Any], bool]:
+    """A thread's latest state values (or those of ``checkpoint_id``, e.g. the end of a
+    branch a rerun left), and whether the run is paused at an interrupt.
+
+    Raises:
+        CliError: No checkpoint ``checkpoint_id`` in the thread.
+    """
+    configurable = {"thread_id": thread_id}
+    if checkpoint_id:
+        configurable["checkpoint_id"] = checkpoint_id
+    saved = await checkpointer.aget_tuple({"configurable": configurable})
+    if saved is None and checkpoint_id:
+        raise CliError(f"run {thread_id} has no checkpoint {checkpoint_id!r}")
     if saved is None:
         return {}, False
     values = {
@@ -39,8 +52,16 @@ async def read_run_state(checkpointer: Any, thread_id: str) -> tuple[dict[str, A
     return values, paused
 
 
-async def show_run(thread: str, *, db: str | None = None, as_json: bool = False) -> int:
+async def show_run(
+    thread: str, *, db: str | None = None, as_json: bool = False, checkpoint: str | None = None
+) -> int:
     """``workforce-graph show``: a run's status, plan, results, answer and usage.
+
+    Args:
+        thread: The thread id, or an unambiguous prefix of it.
+        db: ``--db`` value.
+        as_json: One JSON object on stdout.
+        checkpoint: Show the state at this checkpoint (``--checkpoint``), not the latest.
 
     Returns:
         The exit code (0).
@@ -48,8 +69,9 @@ async def show_run(thread: str, *, db: str | None = None, as_json: bool = False)
     async with open_run_store(db) as store:
         thread_id = await store.find_thread(thread)
         record = await store.get_run(thread_id)
-        state, paused = await read_run_state(store.checkpointer, thread_id)
-    status = record.effective_status() if record else status_of(state)
+        state, paused = await read_run_state(store.checkpointer, thread_id, checkpoint)
+    # The run index knows the latest branch only; an earlier checkpoint speaks for itself.
+    status = record.effective_status() if record and not checkpoint else status_of(state)
     if paused:
         status = "paused"
     summary = run_summary(state, thread_id, status=status)
