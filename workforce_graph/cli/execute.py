@@ -46,7 +46,9 @@ __all__ = [
     "Topology",
     "build_graph",
     "checked_request",
+    "drive_run",
     "open_stored_run",
+    "progress_view",
     "read_stdin_request",
     "resolve_models",
     "resume_run",
@@ -241,7 +243,8 @@ async def _mark(store: RunStore, thread_id: str, status: RunStatus) -> None:
         await store.set_status(thread_id, status)
 
 
-def _view(mode: OutputMode, options: RunOptions) -> ProgressView:
+def progress_view(mode: OutputMode, options: RunOptions) -> ProgressView:
+    """Where a run's progress goes: nowhere (JSON), events on stdout, or stderr."""
     if mode == "json":
         return ProgressView()
     if mode == "events":
@@ -259,7 +262,7 @@ def _resume_hint(thread_id: str, db: str | None) -> str:
     return f"resume with: workforce-graph resume {thread_id}{db_part}"
 
 
-async def _drive(
+async def drive_run(
     graph: Any,
     store: RunStore,
     thread_id: str,
@@ -409,9 +412,9 @@ async def start_run(
         }
         stored = {**asdict(options), "input": run_input}
         await store.record_start(RunRecord.new(thread_id, task, stored))
-        view = _view(mode, options)
+        view = progress_view(mode, options)
         view.start(thread_id, task, where=store.target.describe())
-        return await _drive(graph, store, thread_id, run_input, options, mode, view, db)
+        return await drive_run(graph, store, thread_id, run_input, options, mode, view, db)
 
 
 async def open_stored_run(
@@ -460,7 +463,7 @@ async def resume_run(
             store, thread, options, doing="resuming"
         )
         stored = record.options if record else {}
-        view = _view(mode, merged)
+        view = progress_view(mode, merged)
         if snapshot.values and not snapshot.next and not snapshot.interrupts:
             if mode not in ("json", "events"):
                 _say(f"Run {thread_id} already finished; nothing to resume.")
@@ -487,4 +490,4 @@ async def resume_run(
         elif snapshot.values.get("memory"):
             view.values(snapshot.values)
             view.note(f"turns already taken: {len(snapshot.values['memory'])}")
-        return await _drive(graph, store, thread_id, pending, merged, mode, view, db)
+        return await drive_run(graph, store, thread_id, pending, merged, mode, view, db)

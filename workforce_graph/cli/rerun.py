@@ -17,10 +17,10 @@ from langchain_core.runnables import RunnableConfig
 from workforce_graph.cli.errors import CliError
 from workforce_graph.cli.execute import (
     RunOptions,
-    _drive,
-    _view,
     build_graph,
+    drive_run,
     open_stored_run,
+    progress_view,
     resolve_models,
 )
 from workforce_graph.cli.interrupt import run_interruptibly
@@ -90,7 +90,7 @@ async def rerun_run(
         await rerun_from(graph, config, subtask_id, description=description)
         task = str(snapshot.values.get("task") or (record.task if record else ""))
         await store.record_start(RunRecord.new(thread_id, task, {**stored, **asdict(merged)}))
-        view = _view(mode, merged)
+        view = progress_view(mode, merged)
         view.start(thread_id, task, where=store.target.describe(), resumed=True)
         view.note(f"rerunning from {subtask_id}")
         # Where the old branch ends, so its answer can still be shown after the rerun.
@@ -101,7 +101,7 @@ async def rerun_run(
                 f"earlier branch: workforce-graph show {thread_id} --checkpoint {ended}{db_part}"
             )
         # ``None`` continues the thread's latest checkpoint: the branch just written.
-        return await _drive(graph, store, thread_id, None, merged, mode, view, db)
+        return await drive_run(graph, store, thread_id, None, merged, mode, view, db)
 
 
 @with_setting_options
