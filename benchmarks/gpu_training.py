@@ -34,6 +34,11 @@ def main() -> None:
     parser.add_argument("--train-questions", type=int, default=25, help="per family")
     parser.add_argument("--held-out", type=int, default=10, help="per family")
     parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument(
+        "--engine-url",
+        help="optional last step: Flow-GRPO through TRL's AsyncGRPOTrainer with a vLLM "
+        "server already serving --base here (benchmarks/cluster_engine_step.py)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -86,6 +91,13 @@ def main() -> None:
     (args.out / "gpu_report.json").write_text(
         json.dumps({"owl": owl, "flow": flow, "throughput": throughput}, indent=2) + "\n"
     )
+    # -- optional: the cluster engine (skipped, with a line, when vLLM is not installed)
+    if args.engine_url:
+        import cluster_engine_step
+
+        engine = ["--base", args.base, "--engine-url", args.engine_url, "--model", args.model]
+        engine += ["--out", str(args.out / "cluster")]
+        cluster_engine_step.cluster_step(cluster_engine_step.parser().parse_args(engine))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,31 @@ from workforce_graph.testing import ScriptedChatModel
 
 os.environ.setdefault("LANGSMITH_TRACING", "false")
 
+CI = os.environ.get("CI") == "true"
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[str]:
+    """A throwaway local PostgreSQL server's DSN, shared by the session (required in CI)."""
+    from tests.pg_server import PostgresUnavailable, postgres_dsn
+
+    try:
+        with postgres_dsn() as dsn:
+            yield dsn
+    except PostgresUnavailable as exc:
+        if CI:
+            pytest.fail(f"PostgreSQL is required in CI: {exc}")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def local_ray() -> Iterator[Any]:
+    """One local Ray instance for the session: Ray can be initialised once per process."""
+    ray = __import__("ray") if CI else pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
 
 def spec(name: str, *caps: str, **kwargs: Any) -> WorkerSpec:
     return WorkerSpec(name=name, description=f"The {name} worker.", capabilities=caps, **kwargs)

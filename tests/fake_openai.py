@@ -1,7 +1,8 @@
 """A fake OpenAI-compatible chat server on 127.0.0.1, for tests that need a real HTTP model.
 
-It implements ``POST /v1/chat/completions`` (and ``GET /v1/models``) well enough for the
-official ``openai`` client and ``langchain-openai``: replies are chosen by the role the
+It implements ``POST /v1/chat/completions`` (streamed too, with ``"stream": true``) and
+``GET /v1/models`` well enough for the official ``openai`` client and
+``langchain-openai``: replies are chosen by the role the
 system prompt gives (planner, coordinator, verifier, generator, else worker), structured
 output requests (``response_format`` JSON schema) get JSON content, and every request is
 logged so tests can assert which calls were (not) made.
@@ -283,9 +284,6 @@ class FakeOpenAI:
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
                     return
-                if body.get("stream"):
-                    self._send(400, {"error": {"message": "streaming is not supported"}})
-                    return
                 try:
                     payload = server._completion(body)
                 except FakeHTTPError as exc:
@@ -300,7 +298,45 @@ class FakeOpenAI:
                         },
                     )
                     return
-                self._send(200, payload)
+                if body.get("stream"):
+                    self._send_stream(payload, body)
+                else:
+                    self._send(200, payload)
+
+            def _send_stream(self, payload: dict[str, Any], body: dict[str, Any]) -> None:
+                """The completion as server-sent events: the content word by word, then
+                the finish reason, and the usage when ``stream_options`` asks for it."""
+                base = {k: payload[k] for k in ("id", "created", "model")}
+                choice = payload["choices"][0]
+                words = re.split(r"(\s+)", choice["message"]["content"])
+                deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+                deltas += [{"content": word} for word in words if word]
+                events = [
+                    {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                    for delta in deltas
+                ]
+                events.append(
+                    {
+                        "choices": [
+                            {"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}
+                        ]
+                    }
+                )
+                if (body.get("stream_options") or {}).get("include_usage"):
+                    events.append({"choices": [], "usage": payload["usage"]})
+                lines = [
+                    f"data: {json.dumps({**base, 'object': 'chat.completion.chunk', **event})}\n\n"
+                    for event in events
+                ]
+                data = ("".join(lines) + "data: [DONE]\n\n").encode()
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client went away
 
         return Handler
 

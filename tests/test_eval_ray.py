@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.pg_server import PostgresUnavailable, postgres_dsn
 from workforce_graph.evaluation.datasets import EvalDataset, EvalTask
 from workforce_graph.evaluation.graphs import GraphSpec
 from workforce_graph.evaluation.runner import EvalError, Evaluation
@@ -20,25 +18,6 @@ from workforce_graph.persistence import open_checkpointer
 from workforce_graph.testing import ScriptedChatModel, plan_reply
 
 CI = os.environ.get("CI") == "true"
-
-
-@pytest.fixture(scope="session")
-def pg() -> Iterator[str]:
-    try:
-        with postgres_dsn() as dsn:
-            yield dsn
-    except PostgresUnavailable as exc:
-        if CI:
-            pytest.fail(f"PostgreSQL is required in CI: {exc}")
-        pytest.skip(str(exc))
-
-
-@pytest.fixture(scope="session")
-def local_ray() -> Iterator[Any]:
-    ray = __import__("ray") if CI else pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield ray
-    ray.shutdown()
 
 
 def scripted_model() -> ScriptedChatModel:

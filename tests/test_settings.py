@@ -11,8 +11,8 @@ import typer
 from tests.conftest import run_graph, spec
 from workforce_graph import WorkforceContext, WorkforceSettings, build_workforce_graph
 from workforce_graph.cli.app import app
-from workforce_graph.cli.execute import RunOptions
 from workforce_graph.cli.options import setting_flag
+from workforce_graph.cli.run_options import RunOptions
 from workforce_graph.settings import setting_fields
 from workforce_graph.testing import ScriptedChatModel, plan_reply
 

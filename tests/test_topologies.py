@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 import workforce_graph
 from tests.conftest import spec
 from workforce_graph.cli.app import app
-from workforce_graph.cli.execute import RunOptions, build_graph, topology_role_models
 from workforce_graph.cli.options import ROLE_OPTIONS, TopologyName
+from workforce_graph.cli.run_options import RunOptions, build_graph, topology_role_models
 from workforce_graph.evaluation.graphs import GraphSpec
 from workforce_graph.models import ModelSet
 from workforce_graph.testing import ScriptedChatModel

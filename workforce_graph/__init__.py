@@ -16,6 +16,7 @@ from workforce_graph.rerun import rerun_from
 from workforce_graph.result_filter import ResultFilter, filter_results, filtering_results
 from workforce_graph.settings import WorkforceContext, WorkforceSettings
 from workforce_graph.state import Answer, Subtask, WorkforceInput, WorkforceOutput, WorkforceState
+from workforce_graph.streaming import aanswer_tokens, answer_tokens
 from workforce_graph.topologies import TOPOLOGIES, TopologySpec
 from workforce_graph.workers import SubtaskContext, SubtaskFailed, WorkerSpec, get_subtask_context
 
@@ -38,6 +39,8 @@ __all__ = [
     "WorkforceOutput",
     "WorkforceSettings",
     "WorkforceState",
+    "aanswer_tokens",
+    "answer_tokens",
     "build_flow_graph",
     "build_workforce_graph",
     "collect_workers",

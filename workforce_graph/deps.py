@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 from langchain_core.language_models import BaseChatModel
@@ -25,6 +25,9 @@ from workforce_graph.models import ModelSet, Role
 from workforce_graph.plugins import WorkerRegistry, usable_workers
 from workforce_graph.settings import WorkforceSettings, factory_settings
 from workforce_graph.workers import WorkerSpec
+
+if TYPE_CHECKING:  # the MCP SDK is imported only when MCP servers are given
+    from workforce_graph.mcp import McpServersSource, McpWorkers
 
 __all__ = ["NodeDeps", "build_deps", "spent_s"]
 
@@ -89,21 +92,31 @@ def build_deps(
     settings: WorkforceSettings | None,
     options: dict[str, Any],
     /,
+    *,
+    mcp_servers: McpServersSource | McpWorkers | None = None,
 ) -> NodeDeps:
     """A graph factory's workers, models and settings, from its arguments of the same
     names (positional: every factory passes them through alike).
 
     The settings come first, so a misspelt option is reported before anything else.
     Models given by name get ``call_timeout_s`` as their HTTP client's timeout too;
-    models given as instances keep their own.
+    models given as instances keep their own. The servers of ``mcp_servers`` become
+    workers beside ``workers`` or the plugins' (each started once here to list its
+    tools; see :mod:`workforce_graph.mcp.workers`).
 
     Raises:
         TypeError: An option that is not a setting (named after ``factory``).
-        ValueError: A setting out of bounds, or no worker available.
+        ValueError: A setting out of bounds, no worker available, or an unusable MCP
+            configuration (:class:`~workforce_graph.mcp.McpConfigError`).
     """
     run_settings = factory_settings(settings, options, factory=factory)
+    extra: list[WorkerSpec] = []
+    if mcp_servers is not None:
+        from workforce_graph.mcp import mcp_worker_specs
+
+        extra = mcp_worker_specs(mcp_servers)
     return NodeDeps(
-        registry=usable_workers(workers, plugin_manager),
+        registry=usable_workers(workers, plugin_manager, extra=extra),
         models=ModelSet(
             default=model,
             roles=dict(role_models or {}),

@@ -17,6 +17,8 @@ the run with work left.
 The flow topology adds ``turn`` (the planner's next step) and ``verdict`` (the
 verifier's STOP or CONTINUE); its executor sends ``started``, ``finished`` and
 ``failed`` with the turn's id (``t1``, ``t2``, ...) as ``subtask_id``.
+``past_runs`` says which past runs a planner was shown (``shown``: their keys) or why
+the memory could not be read or written (``error``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ EventName = Literal[
     "answer",
     "turn",
     "verdict",
+    "past_runs",
 ]
 
 

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pluggy
 from langchain_core.language_models import BaseChatModel
@@ -24,10 +24,14 @@ from workforce_graph.nodes.execution import make_workers_node
 from workforce_graph.nodes.planner import make_planner
 from workforce_graph.nodes.review import make_plan_review
 from workforce_graph.nodes.verifier import make_verifier, route_after_verification
+from workforce_graph.past_runs import remembering, workforce_record
 from workforce_graph.settings import WorkforceContext, WorkforceSettings
 from workforce_graph.state import WorkforceInput, WorkforceOutput, WorkforceState
 from workforce_graph.sync_api import WorkforceStateGraph
 from workforce_graph.workers import WorkerSpec
+
+if TYPE_CHECKING:  # the MCP SDK is imported only when MCP servers are given
+    from workforce_graph.mcp import McpServersSource, McpWorkers
 
 __all__ = ["build_workforce_graph"]
 
@@ -43,6 +47,7 @@ def build_workforce_graph(
     base_url: str | None = None,
     workers: Iterable[WorkerSpec] | None = None,
     plugin_manager: pluggy.PluginManager | None = None,
+    mcp_servers: McpServersSource | McpWorkers | None = None,
     approve_plan: bool = False,
     settings: WorkforceSettings | None = None,
     **options: Any,
@@ -59,6 +64,10 @@ def build_workforce_graph(
         workers: Use exactly these workers instead of the installed plugins.
         plugin_manager: Collect workers from this plugin manager (default: the
             process-wide one, with built-ins and installed plugins).
+        mcp_servers: MCP servers as further workers, one per server: an
+            ``mcpServers`` configuration (a JSON file's path or the mapping) or
+            :class:`~workforce_graph.mcp.McpWorkers` already loaded (see
+            docs/workers.md, "MCP servers as workers").
         approve_plan: Pause after each plan (replans included) for a person to
             approve, edit or reject it (node ``review_plan``; needs a checkpointer;
             see ``workforce_graph.nodes.review``).
@@ -67,8 +76,9 @@ def build_workforce_graph(
             ``max_retries``, ``max_concurrency``, ``subtask_timeout_s``,
             ``max_tool_calls``, ``max_plan_attempts``, ``max_subtasks``,
             ``verify_results``, ``max_run_s`` (the whole run's seconds, counted in
-            state), ...), applied over ``settings``. Each can also be set per run
-            through :data:`WorkforceContext`.
+            state), ``memory`` (past runs shown to the planner and this run kept, when
+            the graph is compiled with a ``store``), ...), applied over ``settings``.
+            Each can also be set per run through :data:`WorkforceContext`.
 
     Returns:
         An uncompiled ``StateGraph``; input ``{"task": ...}`` or ``{"messages": [...]}``,
@@ -105,6 +115,7 @@ def build_workforce_graph(
         plugin_manager,
         settings,
         options,
+        mcp_servers=mcp_servers,
     )
     graph = WorkforceStateGraph(
         WorkforceState,
@@ -116,7 +127,9 @@ def build_workforce_graph(
     graph.add_node("coordinator", make_coordinator(deps))
     graph.add_node("workers", make_workers_node(deps))
     graph.add_node("verifier", make_verifier(deps))
-    graph.add_node("generator", make_generator(deps))
+    graph.add_node(
+        "generator", remembering(make_generator(deps), workforce_record, deps.settings_for)
+    )
 
     graph.add_edge(START, "planner")
     if approve_plan:

@@ -186,14 +186,20 @@ def collect_workers(pm: pluggy.PluginManager | None = None) -> WorkerRegistry:
 
 
 def usable_workers(
-    workers: Iterable[WorkerSpec] | None = None, pm: pluggy.PluginManager | None = None
+    workers: Iterable[WorkerSpec] | None = None,
+    pm: pluggy.PluginManager | None = None,
+    *,
+    extra: Iterable[WorkerSpec] = (),
 ) -> WorkerRegistry:
-    """The registry a graph is built on: exactly ``workers``, else the plugins' workers.
+    """The registry a graph is built on: exactly ``workers``, else the plugins' workers,
+    and ``extra`` beside them (the workers of MCP servers), each under its ``plugin``.
 
     Raises:
         ValueError: No worker is available (the message says why).
     """
     registry = WorkerRegistry.of(workers) if workers is not None else collect_workers(pm)
+    for spec in extra:
+        registry.add(spec, plugin=spec.plugin or "<direct>")
     if not registry.available:
         raise ValueError(
             "no worker is available: "

@@ -123,6 +123,14 @@ class WorkforceSettings:
     memory_budget_tokens: int = setting(
         600, "Flow topology: tokens of memory in the planner's and verifier's prompts.", minimum=50
     )
+    memory: bool = setting(
+        True,
+        "Show the planner similar past runs and keep this run among them (needs a store: "
+        "the CLI's run database; eval: off unless --memory).",
+    )
+    past_runs_tokens: int = setting(
+        400, "Tokens of similar past runs in the planner's prompt.", minimum=50
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):

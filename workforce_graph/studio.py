@@ -12,6 +12,11 @@ Studio as the assistant's configuration) or ``$WORKFORCE_GRAPH_MODEL`` and
 * ``flow_graph`` (assistant ``flow``): the flow topology (see :mod:`workforce_graph.flow`);
   its state shows the query analysis and the memory of turns.
 
+The server also offers each as an MCP tool and an A2A agent, built from the graph's
+input and output schemas: :func:`workforce_graph.server_protocols.for_protocols` gives
+these graphs a request for input, the answer for output, and errors that carry their
+message. The state a run keeps (what Studio shows) is the whole state as usual.
+
 Example:
     Serve them on http://127.0.0.1:2024 from the repository root::
 
@@ -22,9 +27,10 @@ from __future__ import annotations
 
 from workforce_graph.flow import build_flow_graph
 from workforce_graph.graph import build_workforce_graph
+from workforce_graph.server_protocols import for_protocols
 
 __all__ = ["flow_graph", "graph", "review_graph"]
 
-graph = build_workforce_graph().compile(name="workforce")
-review_graph = build_workforce_graph(approve_plan=True).compile(name="workforce_review")
-flow_graph = build_flow_graph().compile(name="flow")
+graph = for_protocols(build_workforce_graph(), name="workforce")
+review_graph = for_protocols(build_workforce_graph(approve_plan=True), name="workforce_review")
+flow_graph = for_protocols(build_flow_graph(), name="flow")

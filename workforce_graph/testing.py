@@ -6,12 +6,19 @@ fixed list of replies it asks one function per role (read from the call's
 workers run concurrently in any order. It supports ``bind_tools``, reports token usage
 (about four characters a token) and can add a fixed latency to every call, which is
 what ``benchmarks/orchestration.py`` measures.
+
+Replies stream word by word (each word and each run of whitespace one chunk) when
+someone streams them (a graph streamed with ``stream_mode="messages"``), with
+``token_latency_s`` between chunks if given: the chunks go through the call's
+callbacks, because only they carry the role (LangChain hands a model's own
+``_stream`` no run manager).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -20,9 +27,10 @@ from typing import Any
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
+from langchain_core.tracers._streaming import _StreamingCallbackHandler
 from pydantic import Field
 
 from workforce_graph.calls.roles import role_from_run
@@ -49,6 +57,13 @@ def _tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
+def _streamed(run_manager: Any) -> bool:
+    """Whether someone streams the call's tokens (LangGraph's ``messages`` mode,
+    ``astream_events``): the test LangChain's ``_should_stream`` makes."""
+    handlers = getattr(run_manager, "handlers", None) or []
+    return any(isinstance(h, _StreamingCallbackHandler) for h in handlers)
+
+
 class ScriptedChatModel(GenericFakeChatModel):
     """A fake chat model whose replies come from a function per role.
 
@@ -58,6 +73,8 @@ class ScriptedChatModel(GenericFakeChatModel):
             (e.g. with tool calls) or an exception to raise. Missing roles answer
             ``"ok"``.
         latency_s: Added to every call (``asyncio.sleep`` in async calls).
+        token_latency_s: Added before every streamed chunk after the first (a server
+            writing its reply token by token).
 
     Example:
         >>> model = ScriptedChatModel(responders={
@@ -70,6 +87,7 @@ class ScriptedChatModel(GenericFakeChatModel):
     messages: Iterator[AIMessage] = Field(default_factory=lambda: iter(()))
     responders: dict[str, Any] = Field(default_factory=dict)
     latency_s: float = 0.0
+    token_latency_s: float = 0.0
     calls: list[dict[str, Any]] = Field(default_factory=list)
     bound_tools: list[Any] = Field(default_factory=list)
     lock: Any = Field(default_factory=threading.Lock, exclude=True)
@@ -98,6 +116,17 @@ class ScriptedChatModel(GenericFakeChatModel):
         }
         return message
 
+    def _should_stream(self, **kwargs: Any) -> bool:
+        # Never LangChain's streaming path, which calls _stream without the run manager
+        # (so without the role): _generate and _agenerate stream through it instead.
+        return False
+
+    @staticmethod
+    def _pieces(message: AIMessage) -> list[str]:
+        if not isinstance(message.content, str):
+            return []
+        return [piece for piece in re.split(r"(\s+)", message.content) if piece]
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -107,7 +136,16 @@ class ScriptedChatModel(GenericFakeChatModel):
     ) -> ChatResult:
         if self.latency_s:
             time.sleep(self.latency_s)
-        return ChatResult(generations=[ChatGeneration(message=self._reply(messages, run_manager))])
+        message = self._reply(messages, run_manager)
+        if _streamed(run_manager):
+            assert run_manager is not None
+            message.id = f"lc_run--{run_manager.run_id}"  # as LangChain names it; chunks share it
+            for index, piece in enumerate(self._pieces(message)):
+                if index and self.token_latency_s:
+                    time.sleep(self.token_latency_s)
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece, id=message.id))
+                run_manager.on_llm_new_token(piece, chunk=chunk)
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
     async def _agenerate(
         self,
@@ -118,7 +156,23 @@ class ScriptedChatModel(GenericFakeChatModel):
     ) -> ChatResult:
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
-        return ChatResult(generations=[ChatGeneration(message=self._reply(messages, run_manager))])
+        message = self._reply(messages, run_manager)
+        if _streamed(run_manager):
+            assert run_manager is not None
+            message.id = f"lc_run--{run_manager.run_id}"  # as LangChain names it; chunks share it
+            role = role_of(run_manager)
+            for index, piece in enumerate(self._pieces(message)):
+                await self._before_chunk(index, role)
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece, id=message.id))
+                await run_manager.on_llm_new_token(piece, chunk=chunk)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    async def _before_chunk(self, index: int, role: str) -> None:
+        """Waits before streaming chunk ``index`` of a ``role`` call (``token_latency_s``
+        after the first); a subclass may wait on something else (a test pacing the
+        answer)."""
+        if index and self.token_latency_s:
+            await asyncio.sleep(self.token_latency_s)
 
     def bind_tools(
         self, tools: Sequence[Any], **kwargs: Any

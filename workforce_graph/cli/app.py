@@ -14,11 +14,14 @@ try:  # typer >= 0.24 vendors click; older versions use click itself
 except ImportError:  # pragma: no cover - depends on the installed typer
     import click  # type: ignore[no-redef]
 
+from workforce_graph.cli.answer_stream import check_tokens_option
 from workforce_graph.cli.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_USAGE
 from workforce_graph.cli.evaluate import eval_command
-from workforce_graph.cli.execute import RunOptions, read_stdin_request, resume_run, start_run
+from workforce_graph.cli.execute import resume_run, start_run
 from workforce_graph.cli.export import export_command
 from workforce_graph.cli.interrupt import run_interruptibly
+from workforce_graph.cli.mcp import McpFile, checked_mcp_config, mcp_path, started_mcp_workers
+from workforce_graph.cli.memory import memory_app
 from workforce_graph.cli.options import (
     DEFAULT_TOPOLOGY_NAME,
     PROG,
@@ -31,6 +34,7 @@ from workforce_graph.cli.options import (
     Json,
     Model,
     Thread,
+    Tokens,
     TopologyOption,
     guard,
     output_mode,
@@ -39,7 +43,10 @@ from workforce_graph.cli.options import (
     with_setting_options,
 )
 from workforce_graph.cli.plan import given_plan_input, plan_command, without_replans
+from workforce_graph.cli.request import read_stdin_request
 from workforce_graph.cli.rerun import rerun_command
+from workforce_graph.cli.run_options import RunOptions
+from workforce_graph.cli.serve import serve_app
 from workforce_graph.cli.show import show_run
 from workforce_graph.cli.train import train_app
 
@@ -64,6 +71,7 @@ def _options(
     approve_plan: bool = False,
     topology: str = DEFAULT_TOPOLOGY_NAME,
     record: Path | None = None,
+    mcp: Path | None = None,
 ) -> RunOptions:
     return RunOptions(
         model=model,
@@ -73,6 +81,7 @@ def _options(
         approve_plan=approve_plan,
         topology=str(topology),
         record=str(record) if record else None,
+        mcp=mcp_path(mcp),
     )
 
 
@@ -89,6 +98,7 @@ def run(
     file: Files = None,
     json_out: Json = False,
     events: Events = False,
+    tokens: Tokens = False,
     db: Db = None,
     approve_plan: Annotated[
         bool,
@@ -125,6 +135,7 @@ def run(
     no_replan: Annotated[
         bool, typer.Option("--no-replan", help="Never replan after a failure (--max-replans 0).")
     ] = False,
+    mcp: McpFile = None,
     debug: Debug = False,
     *,
     role_models: dict[str, str],
@@ -135,10 +146,11 @@ def run(
     Every run is kept (see --db) under a thread id printed at the start, so it can be
     listed (runs), inspected (show) and, when interrupted, resumed (resume).
     """
-    options = _options(model, role_models, base_url, settings, approve_plan, topology, record)
+    options = _options(model, role_models, base_url, settings, approve_plan, topology, record, mcp)
 
     def action() -> int:
         mode = output_mode(json_out, events)
+        check_tokens_option(mode, tokens)
         run_options = without_replans(options, no_replan)
         # Before the request is read: a bad plan file is refused first, at no cost.
         given = given_plan_input(plan, var or [], run_options)
@@ -152,6 +164,7 @@ def run(
                 db=db,
                 mode=mode,
                 given=given,
+                tokens=tokens,
             )
         )
 
@@ -167,7 +180,9 @@ def resume(
     base_url: BaseUrl = None,
     json_out: Json = False,
     events: Events = False,
+    tokens: Tokens = False,
     db: Db = None,
+    mcp: McpFile = None,
     debug: Debug = False,
     *,
     role_models: dict[str, str],
@@ -176,13 +191,16 @@ def resume(
     """Continue an interrupted run (or one paused for plan review).
 
     Subtasks that finished are not run again. Options not given are those the run
-    started with.
+    started with (its --mcp file too).
     """
-    options = _options(model, role_models, base_url, settings)
+    options = _options(model, role_models, base_url, settings, mcp=mcp)
 
     def action() -> int:
         mode = output_mode(json_out, events)
-        return run_interruptibly(resume_run(thread, options=options, db=db, mode=mode))
+        check_tokens_option(mode, tokens)
+        return run_interruptibly(
+            resume_run(thread, options=options, db=db, mode=mode, tokens=tokens)
+        )
 
     guard(debug, action, base_url=options.effective_base_url())
 
@@ -223,11 +241,17 @@ def show(
 
 
 @app.command()
-def plugins(json_out: Json = False, debug: Debug = False) -> None:
-    """List plugins, their workers and capabilities, and plugins that failed to load."""
+def plugins(json_out: Json = False, mcp: McpFile = None, debug: Debug = False) -> None:
+    """List plugins, their workers and capabilities, and plugins that failed to load;
+    with --mcp, the workers of the file's MCP servers too (each started once)."""
     from workforce_graph.cli.info import print_plugins
 
-    guard(debug, lambda: print_plugins(as_json=json_out))
+    def action() -> int:
+        config = checked_mcp_config(mcp_path(mcp))
+        started = asyncio.run(started_mcp_workers(config))
+        return print_plugins(as_json=json_out, mcp=started, mcp_config=config)
+
+    guard(debug, action)
 
 
 @app.command()
@@ -257,8 +281,8 @@ def graph(
     """Print the graph as Mermaid text (or write it as a PNG)."""
     from langgraph.checkpoint.memory import InMemorySaver
 
-    from workforce_graph.cli.execute import build_graph
     from workforce_graph.cli.info import draw_png, mermaid
+    from workforce_graph.cli.run_options import build_graph
 
     def action() -> int:
         options = RunOptions(approve_plan=approve_plan, topology=str(topology))
@@ -280,6 +304,8 @@ app.command("export")(export_command)
 
 
 app.add_typer(train_app, name="train")
+app.add_typer(serve_app, name="serve")
+app.add_typer(memory_app, name="memory")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 
 from workforce_graph.cli.errors import CliError
+from workforce_graph.cli.mcp import McpFile, checked_mcp_config, mcp_path
 from workforce_graph.cli.options import (
     DEFAULT_TOPOLOGY_NAME,
     BaseUrl,
@@ -185,6 +186,7 @@ def eval_command(
         ),
     ] = None,
     json_out: Json = False,
+    mcp: McpFile = None,
     debug: Debug = False,
     *,
     role_models: dict[str, str],
@@ -198,8 +200,8 @@ def eval_command(
     planner_model = role_models.get("planner")
 
     def action() -> int:
-        from workforce_graph.cli.execute import RunOptions, topology_role_models
         from workforce_graph.cli.preflight import check_models
+        from workforce_graph.cli.run_options import RunOptions, topology_role_models
         from workforce_graph.cli.summary import stderr_console
         from workforce_graph.evaluation.datasets import DatasetError, load_dataset
         from workforce_graph.evaluation.graphs import GraphSpec
@@ -219,6 +221,11 @@ def eval_command(
         from workforce_graph.trajectory.replay import ReplayedWorkers
 
         planners = _compared_planners(compare, planner_model, executor)
+        if planners and settings.get("memory"):
+            raise CliError(
+                "--memory cannot be combined with --compare: each side would learn from "
+                "the other's runs"
+            )
         console = stderr_console()
         try:
             data = load_dataset(dataset, size=size)
@@ -233,6 +240,10 @@ def eval_command(
         )
         own_role_models = topology_role_models(given)
         options: dict[str, Any] = dict(settings)
+        if mcp is not None:
+            # Checked now; each run's graph starts the servers to list their tools.
+            checked_mcp_config(mcp_path(mcp))
+            options["mcp_servers"] = mcp_path(mcp)
         spec = GraphSpec(
             topology=str(topology),
             model=model,
@@ -341,6 +352,13 @@ def eval_command(
             sys.stdout.write(json.dumps(summary) + "\n")
         else:
             print_report(summary, console)
+            if summary["memory"].get("on"):
+                console.print(
+                    f"memory: {summary['memory'].get('past_runs', 0)} past run(s) at the start, "
+                    f"{summary['memory'].get('questions_in_memory', 0)} of the evaluated "
+                    "questions among them (withheld from their own runs)",
+                    highlight=False,
+                )
             fallback = summary["plan_fallback"]
             if fallback["runs"]:
                 console.print(

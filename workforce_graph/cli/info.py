@@ -7,26 +7,39 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from workforce_graph.cli.errors import CliError
+from workforce_graph.cli.mcp import mcp_card_details
 from workforce_graph.plugins import collect_workers, get_plugin_manager
+
+if TYPE_CHECKING:
+    from workforce_graph.mcp import McpConfig, McpWorkers
 
 __all__ = ["draw_png", "graph_to_dot", "mermaid", "plugin_report", "print_plugins"]
 
 
-def plugin_report() -> dict[str, Any]:
+def plugin_report(
+    mcp: McpWorkers | None = None, mcp_config: McpConfig | None = None
+) -> dict[str, Any]:
     """Every plugin with its workers (available or not, and why) and every plugin problem.
+
+    Args:
+        mcp: The workers of MCP servers (``--mcp``), listed under the plugin ``mcp``.
+        mcp_config: Their configuration: each MCP worker's card says how its server is
+            reached (``"mcp": {"transport", "where"}``).
 
     Returns:
         ``{"plugins": [{"name", "workers": [card + "available"]}], "problems": [...]}``.
     """
     pm = get_plugin_manager()
     registry = collect_workers(pm)
+    for extra in mcp.specs if mcp is not None else ():
+        registry.add(extra, plugin=extra.plugin)
     plugins: dict[str, list[dict[str, Any]]] = {
         name: [] for name, plugin in pm.list_name_plugin() if plugin is not None
     }
@@ -35,6 +48,8 @@ def plugin_report() -> dict[str, Any]:
         card["available"] = spec.available
         card["unavailable_reason"] = spec.unavailable_reason
         card["tools"] = [t["name"] for t in card["tools"]]
+        if (details := mcp_card_details(spec, mcp_config)) is not None:
+            card["mcp"] = details
         plugins.setdefault(spec.plugin, []).append(card)
     problem_plugins = {p.plugin for p in registry.problems}
     return {
@@ -46,13 +61,15 @@ def plugin_report() -> dict[str, Any]:
     }
 
 
-def print_plugins(*, as_json: bool = False) -> int:
-    """Print the plugin report as a table (or JSON).
+def print_plugins(
+    *, as_json: bool = False, mcp: McpWorkers | None = None, mcp_config: McpConfig | None = None
+) -> int:
+    """Print the plugin report as a table (or JSON), MCP workers included when given.
 
     Returns:
         The exit code (0).
     """
-    report = plugin_report()
+    report = plugin_report(mcp, mcp_config)
     if as_json:
         print(json.dumps(report, indent=2))
         return 0

@@ -38,6 +38,7 @@ __all__ = [
     "Model",
     "PlannerModel",
     "Thread",
+    "Tokens",
     "TopologyName",
     "TopologyOption",
     "VerifierModel",
@@ -120,6 +121,14 @@ Events = Annotated[
     bool,
     typer.Option(
         "--events", help="Print progress events on stdout as NDJSON (one JSON object a line)."
+    ),
+]
+Tokens = Annotated[
+    bool,
+    typer.Option(
+        "--tokens",
+        help="With --events: also the answer's tokens as they are written "
+        '({"event": "token", ...} lines).',
     ),
 ]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]

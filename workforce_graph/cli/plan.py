@@ -11,6 +11,7 @@ every problem, and nothing runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import sys
@@ -23,16 +24,12 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 
 from workforce_graph.cli.errors import EXIT_INCOMPLETE, CliError
-from workforce_graph.cli.execute import (
-    RunOptions,
-    checked_request,
-    read_stdin_request,
-    utf8_text,
-)
 from workforce_graph.cli.interrupt import run_interruptibly
+from workforce_graph.cli.mcp import McpFile, checked_mcp_config, mcp_path, started_mcp_workers
 from workforce_graph.cli.options import (
     AnswerFormat,
     BaseUrl,
+    Db,
     Debug,
     Files,
     Model,
@@ -41,9 +38,12 @@ from workforce_graph.cli.options import (
     with_setting_options,
 )
 from workforce_graph.cli.preflight import check_models, read_attachments
+from workforce_graph.cli.request import checked_request, read_stdin_request, utf8_text
+from workforce_graph.cli.run_options import RunOptions
 from workforce_graph.cli.waiting import WaitingNotice
 from workforce_graph.graph import build_workforce_graph
 from workforce_graph.models import ModelSet
+from workforce_graph.persistence import open_run_store
 from workforce_graph.plan_template import (
     GivenPlanError,
     PlanTemplateError,
@@ -53,6 +53,7 @@ from workforce_graph.plan_template import (
 )
 from workforce_graph.plugins import usable_workers
 from workforce_graph.settings import WorkforceContext, WorkforceSettings
+from workforce_graph.workers import WorkerSpec
 
 __all__ = ["given_plan_input", "make_plan", "parse_variables", "plan_command", "without_replans"]
 
@@ -114,7 +115,7 @@ def given_plan_input(
     raw, variables = _read_json(path), parse_variables(pairs)
     settings = WorkforceSettings().overridden(options.context())
     try:
-        registry = usable_workers()
+        registry = usable_workers(extra=_mcp_workers(options))
         given_plan(
             raw,
             variables,
@@ -128,6 +129,14 @@ def given_plan_input(
     except ValueError as exc:  # no worker available
         raise CliError(str(exc)) from exc
     return {"plan": raw, "variables": variables}
+
+
+def _mcp_workers(options: RunOptions) -> list[WorkerSpec]:
+    """The workers of the run's ``--mcp`` servers, for checking a given plan's
+    capabilities (each server is started once to list its tools, as the run does)."""
+    config = checked_mcp_config(options.mcp)
+    started = asyncio.run(started_mcp_workers(config)) if config is not None else None
+    return list(started.specs) if started is not None else []
 
 
 def without_replans(options: RunOptions, no_replan: bool) -> RunOptions:
@@ -154,17 +163,21 @@ async def make_plan(
     files: Sequence[Path] = (),
     answer_format: str | None = None,
     options: RunOptions,
+    db: str | None = None,
 ) -> dict[str, Any]:
     """Plan ``task`` with the planner alone; returns the plan file's content.
 
     The plan fallback is off unless the options turn it on: a kept pipeline should be a
-    real decomposition, not the request as one subtask.
+    real decomposition, not the request as one subtask. With memory on (the default) the
+    planner is shown the similar past runs kept in ``db``, as in ``run``; planning alone
+    adds no record.
 
     Raises:
         CliError: Empty or overlong request, a model that cannot be used (exit 2), or no
             valid plan (exit 1).
     """
     task, answer_format = checked_request(task, answer_format)
+    mcp_config = checked_mcp_config(options.mcp)
     attachments = read_attachments(files)
     timeout_s = options.effective_call_timeout()
     models = ModelSet(
@@ -175,24 +188,33 @@ async def make_plan(
     )
     planner = models.for_role("planner")
     await check_models(options.effective_base_url(), {"planner": planner}, call_timeout_s=timeout_s)
+    mcp = await started_mcp_workers(mcp_config)
     try:
         # Every role gets the planner's model: only the planner runs before the stop.
-        builder = build_workforce_graph(model=planner, role_models={"planner": planner})
+        builder = build_workforce_graph(
+            model=planner, role_models={"planner": planner}, mcp_servers=mcp
+        )
     except ValueError as exc:
         raise CliError(str(exc)) from exc
-    graph = builder.compile(
-        checkpointer=InMemorySaver(), interrupt_before=["coordinator", "generator"]
-    )
-    notice = WaitingNotice(_say, limit_s=timeout_s)
-    config: RunnableConfig = {"configurable": {"thread_id": "plan"}, "callbacks": [notice]}
     context = WorkforceContext(**{"plan_fallback": False, **options.settings})
-    run_input = {"task": task, "attachments": attachments, "answer_format": answer_format}
-    watcher = asyncio.create_task(notice.watch())
-    try:
-        await graph.ainvoke(run_input, config, context=context)
-    finally:
-        watcher.cancel()
-    state = (await graph.aget_state(config)).values
+    async with contextlib.AsyncExitStack() as stack:
+        memory = None
+        if context.memory is not False:
+            memory = (await stack.enter_async_context(open_run_store(db))).store
+        graph = builder.compile(
+            checkpointer=InMemorySaver(),
+            store=memory,
+            interrupt_before=["coordinator", "generator"],
+        )
+        notice = WaitingNotice(_say, limit_s=timeout_s)
+        config: RunnableConfig = {"configurable": {"thread_id": "plan"}, "callbacks": [notice]}
+        run_input = {"task": task, "attachments": attachments, "answer_format": answer_format}
+        watcher = asyncio.create_task(notice.watch())
+        try:
+            await graph.ainvoke(run_input, config, context=context)
+        finally:
+            watcher.cancel()
+        state = (await graph.aget_state(config)).values
     if state.get("error"):
         raise CliError(f"no plan: {state['error']}", exit_code=EXIT_INCOMPLETE)
     if state.get("plan_fallback"):
@@ -206,8 +228,9 @@ async def _plan_to(
     files: Sequence[Path],
     answer_format: str | None,
     options: RunOptions,
+    db: str | None,
 ) -> int:
-    plan = await make_plan(task, files=files, answer_format=answer_format, options=options)
+    plan = await make_plan(task, files=files, answer_format=answer_format, options=options, db=db)
     text = json.dumps(plan, indent=2, ensure_ascii=False) + "\n"
     if output is None:
         sys.stdout.write(text)
@@ -240,6 +263,8 @@ def plan_command(
     base_url: BaseUrl = None,
     answer_format: AnswerFormat = None,
     file: Files = None,
+    mcp: McpFile = None,
+    db: Db = None,
     debug: Debug = False,
     *,
     settings: dict[str, Any],
@@ -256,6 +281,7 @@ def plan_command(
         role_models={"planner": planner_model} if planner_model else {},
         base_url=base_url,
         settings=settings,
+        mcp=mcp_path(mcp),
     )
 
     def action() -> int:
@@ -265,6 +291,6 @@ def plan_command(
         if task is None:
             raise CliError("give the TASK to plan (or --schema for the plan file's schema)")
         text = read_stdin_request() if task == "-" else task
-        return run_interruptibly(_plan_to(text, output, file or [], answer_format, options))
+        return run_interruptibly(_plan_to(text, output, file or [], answer_format, options, db))
 
     guard(debug, action, base_url=options.effective_base_url())

@@ -15,15 +15,9 @@ import typer
 from langchain_core.runnables import RunnableConfig
 
 from workforce_graph.cli.errors import CliError
-from workforce_graph.cli.execute import (
-    RunOptions,
-    build_graph,
-    drive_run,
-    open_stored_run,
-    progress_view,
-    resolve_models,
-)
+from workforce_graph.cli.execute import drive_run, open_stored_run, progress_view
 from workforce_graph.cli.interrupt import run_interruptibly
+from workforce_graph.cli.mcp import checked_mcp_config, started_mcp_workers
 from workforce_graph.cli.options import (
     BaseUrl,
     Db,
@@ -38,6 +32,7 @@ from workforce_graph.cli.options import (
     with_setting_options,
 )
 from workforce_graph.cli.preflight import check_models
+from workforce_graph.cli.run_options import RunOptions, build_graph, resolve_models
 from workforce_graph.cli.summary import OutputMode
 from workforce_graph.lifecycle import UnknownSubtaskError
 from workforce_graph.persistence import RunRecord, open_run_store
@@ -82,11 +77,13 @@ async def rerun_run(
             rerun_values(snapshot.values or {}, subtask_id, description=description)
         except (UnknownSubtaskError, NoPlanToRerun) as exc:
             raise CliError(f"run {thread_id}: {exc}") from exc
+        mcp_config = checked_mcp_config(merged.mcp)  # the run's --mcp file, as it started
         models = resolve_models(merged)
         await check_models(
             merged.effective_base_url(), models, call_timeout_s=merged.effective_call_timeout()
         )
-        graph = build_graph(merged, store.checkpointer, models)
+        mcp = await started_mcp_workers(mcp_config)
+        graph = build_graph(merged, store.checkpointer, models, store.store, mcp=mcp)
         await rerun_from(graph, config, subtask_id, description=description)
         task = str(snapshot.values.get("task") or (record.task if record else ""))
         await store.record_start(RunRecord.new(thread_id, task, {**stored, **asdict(merged)}))

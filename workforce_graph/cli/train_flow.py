@@ -40,6 +40,7 @@ from workforce_graph.topologies import TOPOLOGIES
 from workforce_graph.training.flow_grpo import FLOW_GRPO_DEFAULTS, FlowGrpoLoss
 from workforce_graph.training.flow_loop import FlowGrpoLoop
 from workforce_graph.training.options import TrainOptions
+from workforce_graph.training.served_policy import SERVER_KINDS
 
 if TYPE_CHECKING:
     from workforce_graph.training.flow_loop import IterationReport
@@ -56,7 +57,10 @@ _TOPOLOGY_NAMES = " or ".join(sorted(TOPOLOGIES))
 _LOOP_NAMES = (
     *("iterations", "rollouts", "questions", "temperature", "model", "topology"),
     *("max_turns", "concurrency", "max_new_tokens", "rollout_grammar", "held_out_questions"),
+    *("rollout_server", "rollout_base_url", "rollout_model", "off_policy"),
+    *("executor", "ray_address", "db"),
 )
+_SERVED = "Rollouts from a served planner (--dataset)"
 
 
 def flow_grpo(
@@ -137,6 +141,65 @@ def flow_grpo(
         typer.Option(
             min=1,
             help="Use the first N held-out questions.",
+            show_default=False,
+            rich_help_panel=_ON_POLICY,
+        ),
+    ] = None,
+    rollout_server: Annotated[
+        str | None,
+        typer.Option(
+            help="Sample the planner from a server: llama-cpp (the loop starts and restarts "
+            "llama_cpp.server with each version), vllm (loads each version's LoRA adapter "
+            "at --rollout-base-url; needs --lora) or openai (any server; its weights never "
+            "change). Default: in this process.",
+            show_default=False,
+            rich_help_panel=_SERVED,
+        ),
+    ] = None,
+    rollout_base_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The vllm or openai rollout server, http://host:port/v1.",
+            show_default=False,
+            rich_help_panel=_SERVED,
+        ),
+    ] = None,
+    rollout_model: Annotated[
+        str | None,
+        typer.Option(
+            help="The server's name of the starting model (default: the first it lists).",
+            show_default=False,
+            rich_help_panel=_SERVED,
+        ),
+    ] = None,
+    off_policy: Annotated[
+        bool,
+        typer.Option(
+            "--off-policy",
+            help="Train on rollouts made by an older policy version instead of refusing them.",
+            rich_help_panel=_SERVED,
+        ),
+    ] = False,
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="Where rollouts run: local, or ray (needs --db postgresql://...).",
+            rich_help_panel=_ON_POLICY,
+        ),
+    ] = _LOOP.executor,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="Ray cluster to join (ray://host:10001 or auto; default: a local one).",
+            show_default=False,
+            rich_help_panel=_ON_POLICY,
+        ),
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Checkpointer of the rollouts; with --executor ray a shared postgresql:// DSN.",
             show_default=False,
             rich_help_panel=_ON_POLICY,
         ),
@@ -238,6 +301,10 @@ def _on_policy(
 
     if given["topology"] not in TOPOLOGIES:
         raise ValueError(f"--topology must be {_TOPOLOGY_NAMES}, not {given['topology']!r}")
+    if given["rollout_server"] not in (None, *SERVER_KINDS):
+        raise ValueError(
+            f"--rollout-server must be {' or '.join(SERVER_KINDS)}, not {given['rollout_server']!r}"
+        )
     loop = FlowGrpoLoop(**{name: given[name] for name in _LOOP_NAMES})
     held_out = load_dataset(given["held_out"]) if given["held_out"] else None
     reports: list[IterationReport] = []
@@ -276,8 +343,10 @@ def _iteration_line(report: IterationReport) -> None:
         if report.held_out_pass_at_1 is None
         else f", held-out pass@1 {report.held_out_pass_at_1:.3f}"
     )
+    stale = f", {report.stale_rollouts} off-policy" if report.stale_rollouts else ""
     sys.stderr.write(
-        f"iteration {report.iteration}: {report.rollouts} rollouts "
+        f"iteration {report.iteration} (policy v{report.policy_version}): "
+        f"{report.rollouts} rollouts{stale} "
         f"({report.rollouts_per_min:.1f}/min), pass@1 {report.pass_at_1:.3f}, "
         f"valid decisions {_share(report.valid_decisions)}, {report.rows} rows, "
         f"groups dropped for equal rewards {_share(report.dropped_groups)}, "

@@ -53,6 +53,12 @@ class GraphSpec:
         get_topology(self.topology)  # an unknown name fails here, naming the known ones
 
     @property
+    def memory(self) -> bool:
+        """Whether its runs use the memory of past runs (only when asked: ``memory=True``
+        in ``options``); an evaluation otherwise starts with none."""
+        return self.options.get("memory") is True
+
+    @property
     def sampling(self) -> bool:
         """Whether the run sets its models' sampling (else they stay as built)."""
         return self.temperature > 0 or self.seed is not None
@@ -79,8 +85,9 @@ class GraphSpec:
             described.update(temperature=self.temperature, seed=self.seed)
         return described
 
-    def build(self, checkpointer: Any = None) -> Any:
-        """The compiled graph."""
+    def build(self, checkpointer: Any = None, store: Any = None) -> Any:
+        """The compiled graph; with :attr:`memory`, on ``store`` (a LangGraph store),
+        else on none, so no past run is read or written."""
         kwargs: dict[str, Any] = dict(self.options)
         model: Any = self.model_factory() if self.model_factory else self.model
         roles: Mapping[str, Any] = self.role_models
@@ -95,7 +102,7 @@ class GraphSpec:
                 f"the {self.topology} topology is not available in this workforce-graph"
             ) from exc
         graph = factory(model=model, role_models=dict(roles), base_url=self.base_url, **kwargs)
-        return graph.compile(checkpointer=checkpointer)
+        return graph.compile(checkpointer=checkpointer, store=store if self.memory else None)
 
     def sampled_models(self, default: Any = None) -> tuple[Any, dict[str, BaseChatModel]]:
         """The default and every role's model as :meth:`build` gives them to the graph

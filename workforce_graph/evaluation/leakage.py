@@ -4,6 +4,8 @@ A result whose URL or text contains the question verbatim, or that comes from a 
 known to publish benchmark answers, is withheld from the worker and counted. The guard
 is the result filter of an evaluation's runs (installed per task through
 :mod:`workforce_graph.result_filter`), so a web tool honours it without knowing of it.
+A past run (an evaluation with ``--memory``) is offered to it the same way
+(``past-run:KEY``) and withheld when it holds the question, however short.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
+from workforce_graph.past_runs import PAST_RUN_URL
 from workforce_graph.result_filter import active_filter, filtering_results
 
 __all__ = ["DEFAULT_BLOCKLIST", "LeakageGuard", "active_guard", "guarding", "leaked_questions"]
@@ -46,6 +49,12 @@ class LeakageGuard:
 
     def leak(self, url: str, text: str) -> str | None:
         """Why this result must be withheld, or ``None``."""
+        if url.startswith(PAST_RUN_URL):
+            # A past run of this very question is a leak whatever its length: it was
+            # asked, planned and scored before.
+            if _norm(self.question) and _norm(self.question) in _norm(text):
+                return "a past run of this question"
+            return None
         host = (urlparse(url).hostname or "").lower()
         if any(host == h or host.endswith("." + h) for h in self.blocklist):
             return f"blocklisted host {host}"

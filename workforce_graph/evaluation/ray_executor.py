@@ -39,11 +39,11 @@ class RayEvaluation(Protocol):
 def _run_remote(
     graph_spec: Any, unit: UnitSpec, db: str, timeout_s: float | None, blocklist: Any
 ) -> UnitRun:
-    from workforce_graph.persistence import open_checkpointer
+    from workforce_graph.persistence import open_run_store
 
     async def main() -> UnitRun:
-        async with open_checkpointer(db) as saver:
-            graph = graph_spec.build(saver)
+        async with open_run_store(db) as opened:
+            graph = graph_spec.build(opened.checkpointer, opened.store)
             return await run_unit(
                 graph, unit, topology=graph_spec.topology, timeout_s=timeout_s, blocklist=blocklist
             )

@@ -28,12 +28,13 @@ from workforce_graph.evaluation.errors import EvalError
 from workforce_graph.evaluation.graphs import GraphSpec
 from workforce_graph.evaluation.judge import judge_score
 from workforce_graph.evaluation.leakage import DEFAULT_BLOCKLIST
+from workforce_graph.evaluation.memory import memory_at_start, score_record
 from workforce_graph.evaluation.metrics import summarise
 from workforce_graph.evaluation.outcome import EvalFailure
 from workforce_graph.evaluation.scorer import extract_final_answer
 from workforce_graph.evaluation.unit import UnitRun, UnitSpec, run_unit
 from workforce_graph.folders import output_folder
-from workforce_graph.persistence import open_checkpointer
+from workforce_graph.persistence import open_checkpointer, open_run_store
 from workforce_graph.trajectory.format import Outcome, Trajectory, append_trajectory
 
 __all__ = [
@@ -236,6 +237,9 @@ class Evaluation:
     """Called as each run starts (local executor), e.g. to show which task is running."""
     judge: Any = None
     """An optional chat model judging answers, reported beside the official score."""
+    memory: dict[str, Any] | None = None
+    """With ``--memory``: what the memory held at the start (see
+    :func:`~workforce_graph.evaluation.memory.memory_at_start`)."""
     eval_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     set_aside: dict[str, int] = field(default_factory=dict)
     """Lines opening the folder set aside in ``<file>.damaged``, by file name (cut by a
@@ -323,12 +327,13 @@ class Evaluation:
         rows = self._open()
         return rows, self.units((r["task_id"], r["sample"]) for r in rows)
 
-    def graph_for(self, sample: int, saver: Any, built: dict[int, Any]) -> Any:
+    def graph_for(self, sample: int, saver: Any, built: dict[int, Any], store: Any = None) -> Any:
         """The compiled graph of ``sample``, built once into ``built``: one graph for
-        all samples, unless the run samples with a seed per sample."""
+        all samples, unless the run samples with a seed per sample. ``store``: the
+        memory of past runs, used only when the graph asks for it (``memory=True``)."""
         key = sample if self.graph.sampling else 0
         if key not in built:
-            built[key] = self.graph.for_sample(sample).build(saver)
+            built[key] = self.graph.for_sample(sample).build(saver, store)
         return built[key]
 
     async def execute(self, unit: UnitSpec, graph: Any) -> dict[str, Any]:
@@ -343,7 +348,9 @@ class Evaluation:
             blocklist=self.blocklist,
         )
         # In a thread: a judge's model call must not stall the other runs.
-        return await asyncio.to_thread(self._store, run, self._tasks_by_id())
+        row = await asyncio.to_thread(self._store, run, self._tasks_by_id())
+        await score_record(graph, unit.thread_id, float(row["score"]))
+        return row
 
     def _tasks_by_id(self) -> dict[str, EvalTask]:
         return {t.task_id: t for t in self.tasks}
@@ -356,6 +363,10 @@ class Evaluation:
         if self.judge is not None and trajectory.outcome is not None:
             verdict = judge_score(self.judge, task.question, task.answer, row["extracted"])
             row["judge_score"] = trajectory.outcome.judge_score = verdict
+        return self._keep(row, trajectory)
+
+    def _keep(self, row: dict[str, Any], trajectory: Trajectory) -> dict[str, Any]:
+        """Append a scored run to the output folder (one writer at a time); the row."""
         with self._lock:
             append_trajectory(self.out_dir / TRAJECTORIES, trajectory)
             with (self.out_dir / RESULTS).open("a", encoding="utf-8") as handle:
@@ -385,12 +396,16 @@ class Evaluation:
     async def _run_local(self, pending: list[UnitSpec]) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         gate = asyncio.Semaphore(self.concurrency)
-        async with open_checkpointer(self.db or "memory") as saver:
+        async with open_run_store(self.db or "memory") as opened:
+            saver = opened.checkpointer
             built: dict[int, Any] = {}
+            if self.graph.memory:
+                questions = [t.question for t in self.tasks]
+                self.memory = await memory_at_start(opened.store, questions)
 
             async def one(unit: UnitSpec) -> None:
                 async with gate:
-                    graph = self.graph_for(unit.sample, saver, built)
+                    graph = self.graph_for(unit.sample, saver, built, opened.store)
                     rows.append(await self.execute(unit, graph))
 
             async with asyncio.TaskGroup() as group:
@@ -425,4 +440,5 @@ class Evaluation:
                 "runs": len(fallbacks),
                 "correct": sum(1 for r in fallbacks if r.get("correct")),
             },
+            "memory": {"on": self.graph.memory, **(self.memory or {})},
         }

@@ -16,7 +16,7 @@ the turns. Each node's step is checkpointed, so a resumed run goes on at the nex
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pluggy
 from langchain_core.language_models import BaseChatModel
@@ -30,9 +30,13 @@ from workforce_graph.flow.nodes.planner import make_flow_planner
 from workforce_graph.flow.nodes.verifier import make_flow_verifier, route_after_verifier
 from workforce_graph.flow.state import FlowInput, FlowOutput, FlowState
 from workforce_graph.models import FLOW_ROLES, ModelConfigError
+from workforce_graph.past_runs import flow_record, remembering
 from workforce_graph.settings import WorkforceContext, WorkforceSettings
 from workforce_graph.sync_api import WorkforceStateGraph
 from workforce_graph.workers import WorkerSpec
+
+if TYPE_CHECKING:  # the MCP SDK is imported only when MCP servers are given
+    from workforce_graph.mcp import McpServersSource, McpWorkers
 
 __all__ = ["build_flow_graph"]
 
@@ -48,6 +52,7 @@ def build_flow_graph(
     base_url: str | None = None,
     workers: Iterable[WorkerSpec] | None = None,
     plugin_manager: pluggy.PluginManager | None = None,
+    mcp_servers: McpServersSource | McpWorkers | None = None,
     settings: WorkforceSettings | None = None,
     **options: Any,
 ) -> StateGraph[Any, Any, Any, Any]:
@@ -60,13 +65,16 @@ def build_flow_graph(
         base_url: An OpenAI-compatible server for model names without a provider.
         workers: Use exactly these workers instead of the installed plugins.
         plugin_manager: Collect workers from this plugin manager.
+        mcp_servers: MCP servers as further workers (as for ``build_workforce_graph``).
         settings: The run options as one :class:`WorkforceSettings`.
         **options: Any field of :class:`WorkforceSettings`, applied over ``settings``.
             The flow reads ``max_turns`` (default 10), ``max_run_s`` (the turns'
             wall-clock budget, counted in state), ``memory_budget_tokens`` (the memory's
-            size in the planner's and verifier's prompts), and for each turn's worker
-            ``subtask_timeout_s`` and ``max_tool_calls``. Each can also be set per run
-            through :data:`WorkforceContext`.
+            size in the planner's and verifier's prompts), ``memory`` (similar past
+            runs in the planner's prompt and this run kept, when the graph is compiled
+            with a ``store``), and for each turn's worker ``subtask_timeout_s`` and
+            ``max_tool_calls``. Each can also be set per run through
+            :data:`WorkforceContext`.
 
     Returns:
         An uncompiled ``StateGraph``; input ``{"task": ...}`` or ``{"messages": [...]}``,
@@ -92,7 +100,15 @@ def build_flow_graph(
             + ", ".join(FLOW_ROLES)
         )
     deps = build_deps(
-        "build_flow_graph", model, role_models, base_url, workers, plugin_manager, settings, options
+        "build_flow_graph",
+        model,
+        role_models,
+        base_url,
+        workers,
+        plugin_manager,
+        settings,
+        options,
+        mcp_servers=mcp_servers,
     )
     graph = WorkforceStateGraph(
         FlowState,
@@ -104,7 +120,9 @@ def build_flow_graph(
     graph.add_node("planner", make_flow_planner(deps))
     graph.add_node("executor", make_executor(deps))
     graph.add_node("verifier", make_flow_verifier(deps))
-    graph.add_node("generator", make_flow_generator(deps))
+    graph.add_node(
+        "generator", remembering(make_flow_generator(deps), flow_record, deps.settings_for)
+    )
 
     graph.add_edge(START, "query_analysis")
     graph.add_conditional_edges("query_analysis", route_after_analysis, ["planner", "generator"])

@@ -96,6 +96,9 @@ class FlowState(TypedDict):
     history: NotRequired[str]
     """Earlier turns of the conversation on this thread, brief, for follow-up requests."""
     analysis: NotRequired[Analysis | None]
+    past_runs: NotRequired[str]
+    """Similar past runs as the planner's prompt shows them (``""``: none), recalled once
+    per run (see :mod:`workforce_graph.past_runs`)."""
     memory: NotRequired[list[MemoryRecord]]
     step: NotRequired[NextStep | None]
     turn: NotRequired[int]

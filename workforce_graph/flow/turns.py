@@ -34,6 +34,7 @@ def fresh_run(state: FlowState) -> dict[str, Any]:
         "messages": request_message(state.get("messages") or [], request),
         "history": earlier_conversation(state.get("messages") or [], request),
         "analysis": None,
+        "past_runs": "",
         "memory": [],
         "step": None,
         "turn": 0,

@@ -121,6 +121,9 @@ def resolve_model(
             model_provider="openai",
             base_url=base_url,
             api_key=api_key or os.environ.get("OPENAI_API_KEY") or "not-needed",
+            # A streamed reply (stream_mode="messages", the CLI on a terminal) counts its
+            # tokens too: LangChain asks a base_url server for its usage only if told.
+            stream_usage=True,
         )
         name = model_name
     try:

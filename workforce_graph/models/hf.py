@@ -16,7 +16,8 @@ that does not validate comes back as a parsing error, which
 :func:`workforce_graph.calls.structured.structured_call` turns into a repair attempt. Either
 way the schema is added to the messages before the model runs, so a trajectory recorder
 sees the exact prompt. Tool calling is not offered: this provider is for the planner
-role.
+role. A plain-text reply streams (``model.stream``, a graph's ``stream_mode="messages"``)
+piece by piece as the tokenizer decodes it; structured replies come whole.
 """
 
 from __future__ import annotations
@@ -24,27 +25,30 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, ClassVar
 
 from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
     CallbackManagerForLLMRun,
 )
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, SystemMessage
 from langchain_core.messages.ai import UsageMetadata
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableLambda, RunnableMap, RunnablePassthrough
 from langchain_core.utils.function_calling import convert_to_json_schema
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from workforce_graph.models.hf_grammar import GRAMMAR_HINT, SchemaConstraint, grammar_tokenizer
+from workforce_graph.models.hf_stream import stream_generate
 from workforce_graph.models.llama_protocol import _to_llama_messages
+from workforce_graph.models.thread_stream import iterate_in_thread, last_chunk
 
-__all__ = ["DEVICE_ENV", "ChatTransformers", "HfModelError", "hf_chat_model"]
+__all__ = ["DEVICE_ENV", "ChatTransformers", "HfModelError", "hf_chat_model", "release_models"]
 
 DEVICE_ENV = "WORKFORCE_GRAPH_HF_DEVICE"
 INSTALL_HINT = "pip install 'workforce-graph[train]'"
@@ -100,6 +104,27 @@ def _load(path: str, device: str) -> _Loaded:
         model.eval()
         _MODELS[key] = _Loaded(model, tokenizer, resolved, threading.Lock())
         return _MODELS[key]
+
+
+def release_models() -> int:
+    """Forget every loaded model and free its memory (a GPU's too); how many there were.
+
+    A chat model built earlier keeps its own reference until it is dropped itself. The
+    on-policy loop loads a new planner every iteration; without this each stays loaded.
+    """
+    import gc
+
+    with _MODELS_LOCK:
+        count = len(_MODELS)
+        _MODELS.clear()
+    gc.collect()
+    try:
+        import torch
+    except ImportError:
+        return count
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return count
 
 
 class ChatTransformers(BaseChatModel):
@@ -190,6 +215,50 @@ class ChatTransformers(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        return self._run(messages, stop, kwargs)
+
+    def _should_stream(self, *, async_api: bool, **kwargs: Any) -> bool:
+        # A structured reply means something only whole: it stays unstreamed.
+        if kwargs.get("json_schema") is not None:
+            return False
+        return super()._should_stream(async_api=async_api, **kwargs)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        """The reply piece by piece as the tokenizer decodes it (see ``hf_stream``)."""
+        if stop:
+            # The text is cut at a stop marker once it is whole: one chunk, as it is.
+            whole = self._run(messages, stop, kwargs).generations[0]
+            yield ChatGenerationChunk(message=AIMessageChunk(content=whole.message.content))
+            yield last_chunk(whole.message, whole.generation_info)
+            return
+        tokenizer = self._loaded.tokenizer
+        yield from stream_generate(
+            tokenizer, lambda streamer: self._run(messages, stop, kwargs, streamer)
+        )
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        async for chunk in iterate_in_thread(lambda: self._stream(messages, stop, **kwargs)):
+            yield chunk
+
+    def _run(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        streamer: Any = None,
+    ) -> ChatResult:
         import torch
 
         chat = _to_llama_messages(messages, "")
@@ -213,7 +282,7 @@ class ChatTransformers(BaseChatModel):
                 options.update(self._constraint(schema, int(prompt["input_ids"].shape[1])))
             if sampling and self.seed is not None:
                 torch.manual_seed(self.seed)
-            output = loaded.model.generate(**prompt, **options)
+            output = loaded.model.generate(**prompt, **options, streamer=streamer)
         new_tokens = output[0, prompt["input_ids"].shape[1] :]
         text = str(tokenizer.decode(new_tokens, skip_special_tokens=True))
         for marker in stop or []:

@@ -24,6 +24,7 @@ import atexit
 import importlib.util
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,7 @@ __all__ = [
     "env_threads",
     "load_model",
     "run_completion",
+    "stream_completion",
 ]
 
 
@@ -225,6 +227,23 @@ def _generated_ids(llama: Llama, completion: Any) -> list[int]:
     return ids
 
 
+def _start(loaded: LoadedModel) -> None:
+    """Ready the model for one completion; hold its lock."""
+    if loaded.closed:
+        raise LocalModelError(
+            "the llama.cpp model was freed by close_models(); load it again with load_model"
+        )
+    # No prompt-prefix reuse: see the module docstring (reproducible greedy output).
+    loaded.llama.reset()  # type: ignore[no-untyped-call]
+
+
+def _context_error(exc: ValueError) -> Exception:
+    # The one error a caller causes: a prompt longer than the context.
+    if "context window" in str(exc):
+        return LocalModelError(f"{exc}; raise {N_CTX_ENV} (or n_ctx) or shorten the prompt")
+    return exc
+
+
 def run_completion(loaded: LoadedModel, params: dict[str, Any]) -> Any:
     """One ``create_chat_completion`` on a fresh KV cache, holding the model's lock.
 
@@ -233,20 +252,79 @@ def run_completion(loaded: LoadedModel, params: dict[str, Any]) -> Any:
             by :func:`close_models`.
     """
     with loaded.lock:
-        if loaded.closed:
-            raise LocalModelError(
-                "the llama.cpp model was freed by close_models(); load it again with load_model"
-            )
-        # No prompt-prefix reuse: see the module docstring (reproducible greedy output).
-        loaded.llama.reset()  # type: ignore[no-untyped-call]
+        _start(loaded)
         try:
             completion: dict[str, Any] = dict(loaded.llama.create_chat_completion(**params))  # type: ignore[arg-type]
-            completion["token_ids"] = _generated_ids(loaded.llama, completion)
-            return completion
         except ValueError as exc:
-            # The one error a caller causes: a prompt longer than the context.
-            if "context window" in str(exc):
-                raise LocalModelError(
-                    f"{exc}; raise {N_CTX_ENV} (or n_ctx) or shorten the prompt"
-                ) from exc
-            raise
+            raise _context_error(exc) from exc
+        completion["token_ids"] = _generated_ids(loaded.llama, completion)
+        return completion
+
+
+class _TokenCounter:
+    """A no-op logits processor that counts the prompt's tokens and the tokens sampled:
+    a streamed completion reports no usage of its own."""
+
+    def __init__(self) -> None:
+        self.prompt_tokens: int | None = None
+        self.sampled = 0
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self.prompt_tokens is None:
+            self.prompt_tokens = len(input_ids)
+        self.sampled += 1
+        return scores
+
+
+def stream_completion(
+    loaded: LoadedModel, params: dict[str, Any]
+) -> Iterator[str | dict[str, Any]]:
+    """:func:`run_completion` streamed: the reply's text pieces as llama.cpp produces
+    them, then one completion dict as :func:`run_completion` returns it (its message
+    holding the whole text, with ``usage``, ``finish_reason`` and ``token_ids``).
+
+    The model's lock is held until the iterator ends or is closed.
+
+    Raises:
+        LocalModelError: As :func:`run_completion`.
+    """
+    from llama_cpp import LogitsProcessorList
+
+    counter = _TokenCounter()
+    with loaded.lock:
+        _start(loaded)
+        pieces: list[str] = []
+        finish_reason: str | None = None
+        try:
+            chunks: Iterator[dict[str, Any]] = loaded.llama.create_chat_completion(  # type: ignore[assignment]
+                **params,
+                stream=True,
+                logits_processor=LogitsProcessorList([counter]),
+            )
+            for chunk in chunks:
+                choice = chunk["choices"][0]
+                piece = choice["delta"].get("content")
+                finish_reason = choice.get("finish_reason") or finish_reason
+                if piece:
+                    pieces.append(str(piece))
+                    yield str(piece)
+        except ValueError as exc:
+            raise _context_error(exc) from exc
+        prompt_tokens = counter.prompt_tokens or 0
+        # The token that ended the reply (end of turn) is sampled but not part of it.
+        generated = counter.sampled - (1 if finish_reason == "stop" else 0)
+        completion: dict[str, Any] = {
+            "choices": [
+                {
+                    "message": {"role": "assistant", "content": "".join(pieces)},
+                    "finish_reason": finish_reason,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": max(0, generated),
+                "total_tokens": prompt_tokens + max(0, generated),
+            },
+        }
+        completion["token_ids"] = _generated_ids(loaded.llama, completion)
+        yield completion

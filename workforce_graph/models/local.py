@@ -17,6 +17,10 @@ How it works:
   decoding is reproducible): see :mod:`workforce_graph.models.llama_runtime`. Async
   calls run the completion in a worker thread, so waiting for the lock never blocks
   the event loop.
+- **Streaming**: a plain-text reply (the answer) streams token by token, to
+  ``model.stream``/``astream`` and to a graph streamed with ``stream_mode="messages"``;
+  tool calls, grammar-constrained replies and calls with log-probabilities come whole,
+  in one chunk, since they mean something only whole.
 - **Structured output** (:meth:`ChatLocalLlama.with_structured_output`, every
   ``method``) and **tool calls** (:meth:`ChatLocalLlama.bind_tools`) are replies
   constrained by grammars compiled from JSON schemas: see
@@ -36,17 +40,18 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
     CallbackManagerForLLMRun,
 )
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -72,7 +77,9 @@ from workforce_graph.models.llama_runtime import (
     env_threads,
     load_model,
     run_completion,
+    stream_completion,
 )
+from workforce_graph.models.thread_stream import iterate_in_thread, last_chunk
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -191,6 +198,17 @@ class ChatLocalLlama(BaseChatModel):
             "repeat_penalty": self.repeat_penalty,
         }
 
+    def _request(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> tuple[dict[str, Any], tuple[list[dict[str, Any]], str] | None]:
+        if self._loaded.closed:  # freed by close_models(): a later call loads it again
+            self._loaded = load_model(self.model_path, self.n_ctx, self.n_threads, self.logprobs)
+        stop = stop if stop is not None else self.stop
+        params, tool_mode = _completion_request(self._sampling_params(), stop, messages, kwargs)
+        if self.logprobs:
+            params.update(logprobs=True, top_logprobs=1)  # llama.cpp needs both
+        return params, tool_mode
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -198,13 +216,49 @@ class ChatLocalLlama(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        if self._loaded.closed:  # freed by close_models(): a later call loads it again
-            self._loaded = load_model(self.model_path, self.n_ctx, self.n_threads, self.logprobs)
-        stop = stop if stop is not None else self.stop
-        params, tool_mode = _completion_request(self._sampling_params(), stop, messages, kwargs)
-        if self.logprobs:
-            params.update(logprobs=True, top_logprobs=1)  # llama.cpp needs both
+        params, tool_mode = self._request(messages, stop, kwargs)
         return self._chat_result(run_completion(self._loaded, params), tool_mode)
+
+    def _should_stream(
+        self,
+        *,
+        async_api: bool,
+        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        # A tool call or a grammar-constrained reply means something only whole (it is
+        # parsed at the end), and log-probabilities come with the whole completion:
+        # those calls stay unstreamed; plain text (the answer) streams token by token.
+        if self.logprobs or kwargs.get("tools") or kwargs.get("response_format"):
+            return False
+        return super()._should_stream(async_api=async_api, run_manager=run_manager, **kwargs)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        """The reply token by token (``_should_stream`` keeps the other calls whole)."""
+        params, _ = self._request(messages, stop, kwargs)
+        for item in stream_completion(self._loaded, params):
+            if isinstance(item, str):
+                yield ChatGenerationChunk(message=AIMessageChunk(content=item))
+                continue
+            result = self._chat_result(item, None).generations[0]
+            yield last_chunk(result.message, result.generation_info)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        """:meth:`_stream` run in a worker thread, so the event loop is never blocked."""
+        async for chunk in iterate_in_thread(lambda: self._stream(messages, stop, **kwargs)):
+            yield chunk
 
     def _chat_result(
         self, completion: Any, tool_mode: tuple[list[dict[str, Any]], str] | None

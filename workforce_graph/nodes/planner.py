@@ -17,6 +17,9 @@ filled, validated like a planned one and run instead of the first plan, with no 
 call; an invalid one raises :class:`~workforce_graph.plan_template.GivenPlanError` (or
 :class:`~workforce_graph.plan_template.PlanTemplateError`) before any worker runs. It
 is consumed, so a replan asks the model (see :mod:`workforce_graph.plan_template`).
+
+With a store and ``memory`` on, the prompt also shows the most similar past runs (see
+:mod:`workforce_graph.past_runs`); with none, it is unchanged.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from workforce_graph.lifecycle import (
     pending_subtask,
     validate_plan,
 )
+from workforce_graph.past_runs import recall
 from workforce_graph.plan_schema import plan_schema, positional_plan_schema, positions_within
 from workforce_graph.plan_template import given_plan
 from workforce_graph.plugins import WorkerRegistry
@@ -115,7 +119,12 @@ def _example(tag: str) -> str:
 
 
 def _prompt(
-    state: WorkforceState, deps: NodeDeps, request: str, *, constrained: bool
+    state: WorkforceState,
+    deps: NodeDeps,
+    request: str,
+    *,
+    constrained: bool,
+    past_runs: str = "",
 ) -> list[BaseMessage]:
     available = list(deps.registry.available.values())
     # Constrained decoding serves small local models, which copy examples (the workers'
@@ -132,6 +141,8 @@ def _prompt(
         parts.append("Files given with the request: " + ", ".join(state.get("attachments", [])))
     if state.get("answer_format"):
         parts.append(f"The final answer must follow this format: {state.get('answer_format')}")
+    if past_runs:
+        parts.append(past_runs)
     done = [s for s in state.get("subtasks", []) if s["status"] == "done"]
     failed_plans = state.get("failed_plans", [])
     if failed_plans:
@@ -230,7 +241,8 @@ async def _plan(
         given = [pending_subtask(p) for p in steps]
         return _planned(base, meter, state, given, attempt=None, source="given")
     constrained = _is_constrained(model)
-    prompt = _prompt(state, deps, request, constrained=constrained)
+    past_runs = await recall(runtime.store, request, settings)
+    prompt = _prompt(state, deps, request, constrained=constrained, past_runs=past_runs)
     capabilities = tuple(sorted(deps.registry.offered_capabilities()))
     schema = (
         positional_plan_schema(

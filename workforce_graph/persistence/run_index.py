@@ -21,6 +21,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.store.base import BaseStore
+from langgraph.store.memory import InMemoryStore
 
 from workforce_graph.persistence.target import DbTarget
 
@@ -80,15 +82,22 @@ class RunRecord:
 
 
 class RunStore:
-    """A checkpointer and the run index kept next to it.
+    """A checkpointer, the run index kept next to it, and a LangGraph store in the same
+    database (``store``: where the memory of past runs lives).
 
     Use :func:`open_run_store` to get one; the in-memory base class is what ``memory``
     gives.
     """
 
-    def __init__(self, checkpointer: BaseCheckpointSaver[Any], target: DbTarget) -> None:
+    def __init__(
+        self,
+        checkpointer: BaseCheckpointSaver[Any],
+        target: DbTarget,
+        store: BaseStore | None = None,
+    ) -> None:
         self.checkpointer = checkpointer
         self.target = target
+        self.store: BaseStore = store if store is not None else InMemoryStore()
         self._runs: dict[str, RunRecord] = {}
 
     async def setup(self) -> None:

@@ -1,8 +1,10 @@
 """Opening a ``--db`` target: the checkpointer plus the run index in the same database.
 
 SQLite and PostgreSQL keep the index as a ``workforce_runs`` table next to the
-checkpoints, reached through the checkpointer's own connection; ``memory`` uses the
-in-memory :class:`~workforce_graph.persistence.run_index.RunStore`.
+checkpoints, reached through the checkpointer's own connection, and a LangGraph store
+(``AsyncSqliteStore``, ``AsyncPostgresStore``: the memory of past runs) on a second
+connection to the same database, since the store runs transactions of its own;
+``memory`` uses the in-memory :class:`~workforce_graph.persistence.run_index.RunStore`.
 
 Example:
     >>> async with open_run_store("runs.sqlite") as store:  # doctest: +SKIP
@@ -151,7 +153,9 @@ async def open_run_store(db: str | DbTarget | None = None) -> AsyncIterator[RunS
 
     Yields:
         The store; its ``checkpointer`` is an ``AsyncSqliteSaver``,
-        ``AsyncPostgresSaver`` or ``InMemorySaver``.
+        ``AsyncPostgresSaver`` or ``InMemorySaver``, and its ``store`` (LangGraph's
+        ``BaseStore``, for ``compile(store=...)``) an ``AsyncSqliteStore``,
+        ``AsyncPostgresStore`` or ``InMemoryStore`` in the same database.
 
     Raises:
         PersistenceError: The database cannot be opened (one-line reason).
@@ -193,6 +197,7 @@ async def open_checkpointer(db: str | None = None) -> AsyncIterator[BaseCheckpoi
 async def _sqlite(target: DbTarget) -> AsyncIterator[RunStore]:
     import aiosqlite
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    from langgraph.store.sqlite.aio import AsyncSqliteStore
 
     path = Path(target.location)
     try:
@@ -206,21 +211,54 @@ async def _sqlite(target: DbTarget) -> AsyncIterator[RunStore]:
     except (OSError, sqlite3.Error) as exc:
         raise PersistenceError(f"cannot open the run database {path}: {exc}") from exc
     try:
-        store = _SqliteRunStore(AsyncSqliteSaver(conn), target)
+        # Autocommit: the store begins and commits its own transactions.
+        store_conn = await aiosqlite.connect(str(path), isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        await conn.close()
+        raise PersistenceError(f"cannot open the run database {path}: {exc}") from exc
+    try:
+        store = _SqliteRunStore(AsyncSqliteSaver(conn), target, AsyncSqliteStore(store_conn))
         try:
             await store.checkpointer.setup()  # type: ignore[attr-defined]
             await store.setup()
+            await _set_up_sqlite_store(store.store)
         except sqlite3.Error as exc:
             raise PersistenceError(f"cannot use the run database {path}: {exc}") from exc
         yield store
     finally:
+        await store_conn.close()
         await conn.close()
+
+
+async def _set_up_sqlite_store(store: Any) -> None:
+    """The store's tables, made in one transaction before its own ``setup``.
+
+    The store applies its migrations one statement at a time: two processes opening a
+    new database at once both applied them, and one failed ("UNIQUE constraint failed:
+    store_migrations.v"). ``BEGIN IMMEDIATE`` makes the second wait for the first.
+    """
+    conn = store.conn
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        await conn.execute("CREATE TABLE IF NOT EXISTS store_migrations (v INTEGER PRIMARY KEY)")
+        async with conn.execute("SELECT v FROM store_migrations ORDER BY v DESC LIMIT 1") as cursor:
+            row = await cursor.fetchone()
+        version = -1 if row is None else int(row[0])
+        for number, sql in enumerate(store.MIGRATIONS[version + 1 :], start=version + 1):
+            await conn.execute(sql)
+            await conn.execute("INSERT INTO store_migrations (v) VALUES (?)", (number,))
+        await conn.execute("COMMIT")
+    except BaseException:
+        await conn.execute("ROLLBACK")
+        raise
+    await store.setup()  # now only what it keeps in the connection
 
 
 @asynccontextmanager
 async def _postgres(target: DbTarget) -> AsyncIterator[RunStore]:
     try:
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        from langgraph.store.postgres.aio import AsyncPostgresStore
         from psycopg import AsyncConnection, Error
         from psycopg.rows import dict_row
     except ImportError as exc:
@@ -228,24 +266,36 @@ async def _postgres(target: DbTarget) -> AsyncIterator[RunStore]:
             "--db postgresql://... needs the postgres extra: "
             "pip install 'workforce-graph[postgres]'"
         ) from exc
+
+    async def connect() -> Any:
+        try:
+            return await AsyncConnection.connect(
+                target.location,
+                autocommit=True,
+                prepare_threshold=0,
+                row_factory=dict_row,
+                connect_timeout=POSTGRES_CONNECT_TIMEOUT_S,
+            )
+        except Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise PersistenceError(f"cannot connect to {target.describe()}: {first}") from exc
+
+    conn = await connect()
     try:
-        conn = await AsyncConnection.connect(
-            target.location,
-            autocommit=True,
-            prepare_threshold=0,
-            row_factory=dict_row,
-            connect_timeout=POSTGRES_CONNECT_TIMEOUT_S,
-        )
-    except Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PersistenceError(f"cannot connect to {target.describe()}: {first}") from exc
+        # Its own connection: the store runs transactions the saver's must not share.
+        store_conn = await connect()
+    except PersistenceError:
+        await conn.close()
+        raise
     try:
-        store = _PostgresRunStore(AsyncPostgresSaver(conn), target)
+        store = _PostgresRunStore(AsyncPostgresSaver(conn), target, AsyncPostgresStore(store_conn))
         try:
             await store.checkpointer.setup()  # type: ignore[attr-defined]
             await store.setup()
+            await store.store.setup()  # type: ignore[attr-defined]
         except Error as exc:
             raise PersistenceError(f"cannot set up {target.describe()}: {exc}") from exc
         yield store
     finally:
+        await store_conn.close()
         await conn.close()

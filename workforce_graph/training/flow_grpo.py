@@ -58,9 +58,12 @@ def encode_row(tokenizer: Any, row: dict[str, Any], max_length: int) -> tuple[li
 
     The completion ends with the chat template's end-of-turn token (or EOS for plain
     text), so the policy also learns where to stop. A row too long loses the start of
-    its prompt, then the end of its completion.
+    its prompt, then the end of its completion. A row with ``completion_ids`` (the
+    tokens a rollout server sampled) trains on those ids, not on its text re-tokenised.
     """
     prompt, completion = row["prompt"], row["completion"]
+    if row.get("completion_ids") and not isinstance(prompt, str):
+        return _encode_sampled(tokenizer, row, max_length)
     if isinstance(prompt, str):
         prompt_text, completion_text = prompt, completion + (tokenizer.eos_token or "")
     else:
@@ -81,6 +84,28 @@ def encode_row(tokenizer: Any, row: dict[str, Any], max_length: int) -> tuple[li
     return [*prompt_ids, *completion_ids], len(prompt_ids)
 
 
+def _encode_sampled(tokenizer: Any, row: dict[str, Any], max_length: int) -> tuple[list[int], int]:
+    """Prompt ids from the chat template, then the tokens the server sampled, as they
+    were (no re-tokenisation of their text), then the template's end of turn."""
+    prompt_text = tokenizer.apply_chat_template(
+        row["prompt"], add_generation_prompt=True, tokenize=False
+    )
+    marker = "\x00"
+    full = tokenizer.apply_chat_template(
+        [*row["prompt"], {"role": "assistant", "content": marker}], tokenize=False
+    )
+    end = full[full.find(marker) + 1 :] if marker in full else (tokenizer.eos_token or "")
+    end_ids = tokenizer(end, add_special_tokens=False)["input_ids"]
+    sampled = [int(i) for i in row["completion_ids"]]
+    if end_ids and sampled[-len(end_ids[:1]) :] == end_ids[:1]:
+        end_ids = end_ids[1:]  # the server's reply already ends with the end-of-turn token
+    completion_ids = [*sampled, *end_ids][:max_length]
+    prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+    keep = max(max_length - len(completion_ids), 0)
+    prompt_ids = prompt_ids[len(prompt_ids) - keep :] if keep else []
+    return [*prompt_ids, *completion_ids], len(prompt_ids)
+
+
 def train_flow_grpo(
     rows: Sequence[dict[str, Any]],
     *,
@@ -90,6 +115,7 @@ def train_flow_grpo(
     loss: FlowGrpoLoss | None = None,
     reference: str | None = None,
     stop: threading.Event | None = None,
+    adapter: str | Path | None = None,
 ) -> TrainResult:
     """One Flow-GRPO update of the policy ``base`` on ``rows``; the model goes to ``out``.
 
@@ -103,6 +129,10 @@ def train_flow_grpo(
             iteration); ``None`` means ``base`` itself.
         stop: Set from another thread to end training after its current step
             (:class:`~workforce_graph.training.options.TrainingStopped`, nothing saved).
+        adapter: A LoRA adapter of ``base`` to go on training (the policy is ``base``
+            with it; the KL reference is ``base`` without it unless ``reference`` names
+            another model). A vLLM rollout server serves ``base`` with each version's
+            adapter, so each update continues the last one instead of stacking a new one.
 
     Returns:
         The updated model's directory, the logged losses and the throughput.
@@ -121,13 +151,20 @@ def train_flow_grpo(
         model, tokenizer, base_path = load_for_training(base, device, frozen=options.lora)
         model = model.to(device)
         encoded = [encode_row(tokenizer, row, options.max_length) for row in checked]
+        if adapter is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
         old = _completion_logps(model, encoded, device, options.batch_size)
         ref = old
         if loss.kl_coef and reference is not None and reference != base:
             ref_model, _, _ = load_for_training(reference, device, frozen=True)
             ref = _completion_logps(ref_model.to(device), encoded, device, options.batch_size)
             del ref_model
-        if options.lora:
+        elif loss.kl_coef and adapter is not None:
+            with model.disable_adapter():
+                ref = _completion_logps(model, encoded, device, options.batch_size)
+        if options.lora and adapter is None:
             from peft import get_peft_model
 
             model = get_peft_model(model, lora_config(options))

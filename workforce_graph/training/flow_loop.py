@@ -11,6 +11,13 @@ near the reference (the starting model unless another is given). An iteration wh
 groups all had equal rewards has no signal: the planner is kept and the report says so.
 With a held-out dataset, the planner after each iteration answers it once (greedy).
 
+With ``rollout_server`` the planner is sampled from a server kept on the current policy
+version (:mod:`~workforce_graph.training.policy_sync`); each rollout records its version,
+rollouts of an older one are refused unless ``off_policy``, and the rows train on the
+token ids the server sampled where it gave them. The rollouts run ``concurrency`` at once,
+here or on Ray (:mod:`~workforce_graph.training.rollout_pool`); a failing rollout server
+fails the iteration, keeping what finished.
+
 Every iteration lives in ``OUT/iter-K/`` (``rollouts/`` and ``held-out/`` are resumable
 evaluations, ``model/`` the updated planner, finished once its ``training.json`` is
 written), so an interrupted loop continues where it stopped: finished rollouts are kept
@@ -21,9 +28,9 @@ hold every iteration's figures (:mod:`workforce_graph.training.progress`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import statistics
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -37,7 +44,10 @@ from workforce_graph.training.base_model import resolve_base_model
 from workforce_graph.training.flow_grpo import FLOW_GRPO_DEFAULTS, FlowGrpoLoss, train_flow_grpo
 from workforce_graph.training.model_io import quiet_libraries
 from workforce_graph.training.options import TrainOptions
+from workforce_graph.training.policy_sync import ADAPTER_DIR, PolicySync, check_versions
 from workforce_graph.training.progress import LOOP_FILE, Figures, ProgressLog
+from workforce_graph.training.rollout_pool import Executor, RolloutPool, with_sampled_ids
+from workforce_graph.training.served_policy import ServedPolicy, ServerKind
 
 __all__ = ["FlowGrpoLoop", "IterationReport", "run_flow_grpo_loop"]
 
@@ -80,6 +90,19 @@ class FlowGrpoLoop:
     model_factory: Callable[[], Any] | None = None
     """Builds the other roles' model in the process that runs (as in ``GraphSpec``)."""
     workers_factory: Callable[[], Any] | None = None
+    rollout_server: ServerKind | None = None
+    """Sample the planner from a server (:mod:`~workforce_graph.training.served_policy`):
+    ``llama-cpp`` (started by the loop), ``vllm`` or ``openai`` (at ``rollout_base_url``);
+    ``None``: in this process (``hf:``)."""
+    rollout_base_url: str | None = None
+    rollout_model: str | None = None
+    """The served name of the starting model (default: the first the server lists)."""
+    off_policy: bool = False
+    """Train on rollouts of an older policy version instead of refusing them."""
+    executor: Executor = "local"
+    """``ray``: rollouts on Ray workers (needs ``db``, a PostgreSQL checkpointer)."""
+    ray_address: str | None = None
+    db: str | None = None
 
     def __post_init__(self) -> None:
         get_topology(self.topology)  # an unknown name fails here, naming the known ones
@@ -87,6 +110,18 @@ class FlowGrpoLoop:
             raise ValueError("iterations must be >= 1 and rollouts >= 2 (advantages need a group)")
         if self.max_turns < 1 or self.concurrency < 1:
             raise ValueError("max_turns and concurrency must be >= 1")
+        self.pool()  # checks the executor's settings
+        if self.rollout_base_url and self.rollout_server is None:
+            raise ValueError("--rollout-base-url needs --rollout-server vllm or openai")
+
+    def pool(self) -> RolloutPool:
+        """Where the rollouts run and how many at once."""
+        return RolloutPool(
+            concurrency=self.concurrency,
+            executor=self.executor,
+            ray_address=self.ray_address,
+            db=self.db,
+        )
 
     def planner(self, policy: str, *, sampling: bool = True) -> str:
         """The planner's model spec: ``policy`` under ``hf:``, sampling or greedy."""
@@ -140,6 +175,13 @@ class IterationReport:
     """The planner after the update; ``None`` when there was no signal to learn from."""
     held_out_pass_at_1: float | None = None
     """pass@1 of the planner after this iteration on the held-out dataset, if given."""
+    policy_version: int = 0
+    """Updates behind the planner that this iteration trains (0: the starting model)."""
+    stale_rollouts: int = 0
+    """Rollouts made by an older version (trained on only with ``off_policy``)."""
+    server_token_rows: int = 0
+    """Rows trained on the token ids the rollout server sampled (the others: their text
+    tokenised)."""
 
     @property
     def rollouts_per_min(self) -> float:
@@ -212,20 +254,29 @@ async def run_flow_grpo_loop(
             "loss": asdict(loss or FlowGrpoLoss()),
         },
     )
+    if loop.rollout_server == "vllm" and not options.lora:
+        raise ValueError("--rollout-server vllm needs --lora: vLLM loads LoRA adapters at runtime")
     policy = start
+    version = 0  # updates behind the planner
     judged: dict[str, float] = {}  # held-out pass@1 by planner: an unchanged one is not rerun
     reports: list[IterationReport] = []
+    sync = _policy_sync(loop, folder)
     # The planner's loading bars and the libraries' notices would drown the loop's own.
-    with quiet_libraries():
+    with quiet_libraries(), contextlib.ExitStack() as stack:
+        if sync is not None:
+            stack.callback(sync.close)  # the server the loop started never outlives it
         for iteration in range(1, loop.iterations + 1):
             here = folder / f"iter-{iteration}"
             label = f"iteration {iteration}/{loop.iterations}"
             started = time.perf_counter()
+            served = sync.serve(version, policy) if sync is not None else None
             summary, ran = await _evaluate(
                 dataset,
                 loop,
                 here / "rollouts",
                 planner=loop.planner(policy),
+                served=served,
+                version=served.version if served is not None else version,
                 samples=loop.rollouts,
                 limit=loop.questions,
                 label=f"{label}: rollouts",
@@ -239,12 +290,16 @@ async def run_flow_grpo_loop(
                 pass_at_1=float(summary.get("pass@1", 0.0)),
                 rollout_s=time.perf_counter() - started,
                 rollouts_run=ran,
+                policy_version=version,
             )
             before = earlier.get(iteration, {})
             if not ran and before:  # every rollout was kept: keep how long they took too
                 report.rollout_s = float(before.get("rollout_s", report.rollout_s))
                 report.rollouts_run = int(before.get("rollouts_run", 0))
             trajectories = list(read_trajectories([here / "rollouts"]))
+            report.stale_rollouts = check_versions(
+                trajectories, iteration=iteration, version=version, off_policy=loop.off_policy
+            )
             _score_rollouts(report, trajectories)
             rows = _export(report, trajectories, loop)
             # Recorded before the update too: an update takes long, and a start after an
@@ -259,19 +314,24 @@ async def run_flow_grpo_loop(
                 report.kl = [float(e["kl"]) for e in trained.get("history", []) if "kl" in e]
                 report.train_s = float(before.get("train_s", 0.0))
                 policy = report.updated = str(here / "model")
+                version += 1
             elif report.rows:
                 started = time.perf_counter()
+                # vLLM serves the start with each version's adapter: go on training it.
+                adapter = loop.rollout_server == "vllm" and version > 0
                 result = await _update(
                     rows,
-                    base=policy,
+                    base=start if adapter else policy,
                     out=here / "model",
                     options=options,
                     loss=loss,
                     reference=kl_reference,
+                    adapter=str(Path(policy) / ADAPTER_DIR) if adapter else None,
                 )
                 report.losses, report.train_s = result.losses, time.perf_counter() - started
                 report.kl = [entry["kl"] for entry in result.history if "kl" in entry]
                 policy = report.updated = str(result.out)
+                version += 1
             if held_out is not None:
                 if policy not in judged:
                     scored, _ = await _evaluate(
@@ -279,6 +339,7 @@ async def run_flow_grpo_loop(
                         loop,
                         here / "held-out",
                         planner=loop.planner(policy, sampling=False),
+                        version=version,
                         samples=1,
                         limit=loop.held_out_questions,
                         label=f"{label}: held-out",
@@ -303,56 +364,55 @@ async def _evaluate(
     limit: int | None,
     label: str,
     progress: bool,
+    served: ServedPolicy | None = None,
+    version: int = 0,
     on_result: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[dict[str, Any], int]:
-    """Run (or finish) one evaluation with ``planner``; its summary and the runs it ran."""
-    from tqdm import tqdm
+    """Run (or finish) one evaluation with ``planner`` (or the ``served`` one); its
+    summary and the runs it ran."""
+    from workforce_graph.training.rollout_pool import ServedGraphSpec, run_rollouts
 
-    from workforce_graph.evaluation.graphs import GraphSpec
-    from workforce_graph.evaluation.runner import RESULTS, Evaluation, read_rows
-
-    total = min(len(dataset.tasks), limit or len(dataset.tasks)) * samples
-    kept = {(r.get("task_id"), r.get("sample")) for r in read_rows(folder / RESULTS)}
-    ran = 0
-    bar = tqdm(
-        total=total,
-        initial=min(len(kept), total),
-        desc=label,
-        unit="run",
-        disable=not progress,
-        file=sys.stderr,
-        dynamic_ncols=True,
+    graph = ServedGraphSpec(
+        topology=loop.topology,
+        model=loop.model,
+        role_models={"planner": served.label if served is not None else planner},
+        options=loop.options_of_graph(),
+        model_factory=loop.model_factory,
+        workers_factory=loop.workers_factory,
+        served=served,
     )
-
-    def finished(row: dict[str, Any]) -> None:
-        nonlocal ran
-        ran += 1
-        bar.update(1)
-        if on_result is not None:
-            on_result(row)
-
-    evaluation = Evaluation(
-        dataset=dataset,
-        graph=GraphSpec(
-            topology=loop.topology,
-            model=loop.model,
-            role_models={"planner": planner},
-            options=loop.options_of_graph(),
-            model_factory=loop.model_factory,
-            workers_factory=loop.workers_factory,
-        ),
-        out_dir=folder,
+    return await run_rollouts(
+        dataset,
+        graph,
+        folder,
         samples=samples,
         limit=limit,
-        concurrency=loop.concurrency,
+        pool=loop.pool(),
+        policy_version=version,
         timeout_s=loop.timeout_s,
-        on_result=finished,
+        label=label,
+        progress=progress,
+        on_result=on_result,
     )
-    try:
-        summary = await evaluation.run()
-    finally:
-        bar.close()
-    return summary, ran
+
+
+def _policy_sync(loop: FlowGrpoLoop, folder: Path) -> PolicySync | None:
+    """The rollout server's keeper, or ``None`` for a planner in this process."""
+    if loop.rollout_server is None:
+        return None
+    return PolicySync(
+        loop.rollout_server,
+        folder,
+        base_url=loop.rollout_base_url,
+        base_name=loop.rollout_model,
+        off_policy=loop.off_policy,
+        temperature=loop.temperature,
+        max_tokens=loop.max_new_tokens,
+        grammar=loop.rollout_grammar,
+        # Within the run's own limit, so a server that stops answering is seen as one
+        # (a timed-out request, with its retry) rather than as a run that timed out.
+        timeout_s=loop.timeout_s / 3,
+    )
 
 
 def _score_rollouts(report: IterationReport, trajectories: list[Any]) -> None:
@@ -376,7 +436,10 @@ def _export(
     report.groups = int(export.stats.get("groups", 0))
     if report.groups:
         report.dropped_groups = report.dropped.get(_DROPPED_GROUP, 0) / report.groups
-    return list(export.rows)
+    rows = list(export.rows)
+    if loop.rollout_server is not None:
+        report.server_token_rows = with_sampled_ids(rows, trajectories)
+    return rows
 
 
 async def _update(
@@ -387,6 +450,7 @@ async def _update(
     options: TrainOptions,
     loss: FlowGrpoLoss | None,
     reference: str,
+    adapter: str | None = None,
 ) -> Any:
     """The update, in a thread so the event loop still answers a stop signal.
 
@@ -405,6 +469,7 @@ async def _update(
             loss=loss,
             reference=reference,
             stop=stop,
+            adapter=adapter,
         )
     except asyncio.CancelledError:
         stop.set()

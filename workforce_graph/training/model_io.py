@@ -310,6 +310,8 @@ def finish(
     model: Any = trainer.model
     writer = trainer.is_world_process_zero()
     if hasattr(model, "merge_and_unload"):
+        if writer:  # the adapter too: a vLLM rollout server loads it at runtime
+            model.save_pretrained(str(out / "adapter"))
         merged = model.merge_and_unload()
         if writer:
             merged.save_pretrained(str(out))

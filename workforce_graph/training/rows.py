@@ -29,7 +29,13 @@ _TEXT_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "dpo": (("prompt", "chosen", "rejected"),),
     "flow-grpo": (("prompt", "completion"),),
 }
-_KEPT = {"flow-grpo": ("advantage", "group_id", "trajectory_id", "turn", "reward")}
+_KEPT = {
+    "flow-grpo": (
+        *("advantage", "group_id", "trajectory_id", "turn", "reward"),
+        # The server's sampled token ids, trained on as they are (no re-tokenisation).
+        "completion_ids",
+    )
+}
 
 
 class RowFormatError(ValueError):

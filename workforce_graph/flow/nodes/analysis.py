@@ -1,5 +1,6 @@
 """Query analysis, once per run: what the request needs, the relevant capabilities, the
-expected answer form. It also starts the run: an empty memory and fresh budgets."""
+expected answer form. It also starts the run: an empty memory and fresh budgets, and
+the similar past runs the planner will be shown (see :mod:`workforce_graph.past_runs`)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from workforce_graph.deps import NodeDeps
 from workforce_graph.flow.memory import cut
 from workforce_graph.flow.state import Analysis, FlowState
 from workforce_graph.flow.turns import fresh_run
+from workforce_graph.past_runs import recall
 from workforce_graph.prompts import describe_workers
 
 __all__ = ["QueryAnalysis", "analysis_schema", "make_query_analysis"]
@@ -102,9 +104,11 @@ def make_query_analysis(deps: NodeDeps) -> Any:
                 capabilities=list(dict.fromkeys(reply.capabilities)),
                 answer_form=reply.answer_form.strip(),
             )
+        past_runs = await recall(runtime.store, request, deps.settings_for(context))
         return {
             **update,
             "analysis": analysis,
+            "past_runs": past_runs,
             # A run's usage starts from zero, also on a thread that had runs before.
             "usage": Overwrite(meter.as_update()),
             "elapsed_s": time.perf_counter() - started,

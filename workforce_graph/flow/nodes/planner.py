@@ -77,12 +77,15 @@ def next_step_schema(workers: tuple[str, ...]) -> type[NextStepReply]:
 def planner_prompt(
     state: FlowState, workers: list[WorkerSpec], *, turn: int, max_turns: int, budget: int
 ) -> list[BaseMessage]:
-    """The planner's prompt for ``turn``, built from scratch."""
+    """The planner's prompt for ``turn``, built from scratch (with the similar past runs
+    the query analysis recalled, when there are any)."""
+    past_runs = state.get("past_runs")
     return [
         SystemMessage(SYSTEM.format(workers=describe_workers(workers))),
         HumanMessage(
-            f"{situation(state, budget)}\n\nTurn {turn} of at most {max_turns}: "
-            "choose the next step."
+            f"{situation(state, budget)}\n\n"
+            + (f"{past_runs}\n\n" if past_runs else "")
+            + f"Turn {turn} of at most {max_turns}: choose the next step."
         ),
     ]
 
