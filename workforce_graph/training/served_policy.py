@@ -27,10 +27,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, replace
@@ -41,6 +38,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, SecretStr
 
 from workforce_graph.training.options import TrainingError
+from workforce_graph.training.server_process import ServerProcess, ServerStartError
 
 __all__ = [
     "SERVER_KINDS",
@@ -305,79 +303,29 @@ def _bytes_to_unicode() -> dict[int, str]:
     return table
 
 
-class LlamaCppServer:
+class LlamaCppServer(ServerProcess):
     """``python -m llama_cpp.server`` on 127.0.0.1, started and stopped by the loop.
 
     Args:
-        log: File the server's output goes to (a pipe left unread would block it).
+        log: File the server's output goes to.
     """
 
     def __init__(self, log: Path, *, n_ctx: int = 4096) -> None:
-        self.log = log
+        super().__init__(log, what="llama_cpp.server", start_timeout_s=START_TIMEOUT_S)
         self.n_ctx = n_ctx
-        self.process: subprocess.Popen[bytes] | None = None
-        self.base_url = ""
 
     def start(self, gguf: Path, alias: str) -> str:
-        """Serve ``gguf`` as ``alias``; the base URL once it answers."""
-        self.stop()
-        port = _free_port()
-        self.base_url = f"http://127.0.0.1:{port}/v1"
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "llama_cpp.server", "--model", str(gguf)),
-                    *("--model_alias", alias, "--host", "127.0.0.1", "--port", str(port)),
-                    *("--n_ctx", str(self.n_ctx), "--logits_all", "true"),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self._wait(alias)
-        return self.base_url
+        """Serve ``gguf`` as ``alias``; the base URL once it answers.
 
-    def _wait(self, alias: str) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RolloutServerError(
-                    f"llama_cpp.server exited with {self.process.returncode} while loading "
-                    f"{alias}; its log is {self.log}"
-                )
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/models", timeout=5) as reply:
-                    if alias in reply.read().decode("utf-8", "replace"):
-                        return
-            except (OSError, ValueError):
-                time.sleep(0.2)  # polling a condition: the port is not listening yet
-        self.stop()
-        raise RolloutServerError(
-            f"llama_cpp.server did not serve {alias} within {START_TIMEOUT_S:g} s; its log "
-            f"is {self.log}"
-        )
-
-    def stop(self) -> None:
-        """Stop the server (it is never left running)."""
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
+        Raises:
+            RolloutServerError: The server exited, or did not serve ``alias`` in time.
+        """
+        command = [
+            *(sys.executable, "-m", "llama_cpp.server", "--model", str(gguf)),
+            *("--model_alias", alias, "--host", "127.0.0.1", "--port", "{port}"),
+            *("--n_ctx", str(self.n_ctx), "--logits_all", "true"),
+        ]
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    def __enter__(self) -> LlamaCppServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+            return self.launch(command, alias)
+        except ServerStartError as e:
+            raise RolloutServerError(str(e)) from None
