@@ -14,7 +14,8 @@ import pytest
 from workforce_graph.evaluation.datasets import EvalDataset, EvalTask
 from workforce_graph.evaluation.graphs import GraphSpec
 from workforce_graph.evaluation.runner import EvalError, Evaluation
-from workforce_graph.persistence import open_checkpointer
+from workforce_graph.past_runs import load_records
+from workforce_graph.persistence import open_checkpointer, open_run_store
 from workforce_graph.testing import ScriptedChatModel, plan_reply
 
 CI = os.environ.get("CI") == "true"
@@ -70,6 +71,26 @@ async def test_runs_spread_over_ray_and_are_durable_in_postgres(
             }
             saved = await saver.aget_tuple(config)
             assert saved is not None and saved.checkpoint["channel_values"]["answer"]["complete"]
+
+
+async def test_with_memory_the_runs_on_ray_keep_scored_records(
+    tmp_path: Path, pg: str, local_ray: Any
+) -> None:
+    evaluation = Evaluation(
+        data(),
+        GraphSpec(model_factory=scripted_model, options={"memory": True}),
+        tmp_path,
+        executor="ray",
+        db=pg,
+        concurrency=2,
+    )
+    summary = await evaluation.run()
+    assert summary["memory"]["on"] is True and "past_runs" in summary["memory"]
+    threads = {f"eval-{evaluation.eval_id}-q{i}-0": 1.0 if i < 2 else 0.0 for i in range(3)}
+    async with open_run_store(pg) as opened:
+        records = [r for r in await load_records(opened.store) if r["thread_id"] in threads]
+    # Written by the workers, scored by the driver as each run arrived.
+    assert sorted((r["thread_id"], r["score"]) for r in records) == sorted(threads.items())
 
 
 async def test_ray_needs_a_shared_postgres_checkpointer(tmp_path: Path) -> None:

@@ -266,16 +266,15 @@ async def test_an_http_server_that_dies_mid_call_fails_the_subtask(http_server: 
     final, _ = await run_graph(
         model_for("crash", "crash"),
         workers=[spec("reasoning", "reasoning")],
-        mcp_servers={"mcpServers": {"calc": {"url": http_server, "timeout_s": 1}}},
+        # A limit far past the test's run: the server's end is noticed, not waited out.
+        mcp_servers={"mcpServers": {"calc": {"url": http_server, "timeout_s": 120}}},
         max_retries=0,
         max_replans=0,
     )
-    # The SDK's client does not notice a dropped HTTP response; the call's time limit
-    # does, and the reason says the server is gone.
     reason = final["subtasks"][0]["failure_reason"]
     assert reason.startswith(
-        "crash: MCP server 'calc' did not answer the call to 'crash' within 1 s "
-        "(and is no longer reachable: "
+        f"crash: MCP server 'calc' stopped answering during the call to 'crash': "
+        f"{http_server} is no longer reachable ("
     ), reason
 
 

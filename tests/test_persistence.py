@@ -13,7 +13,9 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+import threading
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,6 @@ import pytest
 from langchain_core.messages import BaseMessage
 
 from tests.fake_openai import FakeOpenAI
-from tests.pg_server import PostgresUnavailable, postgres_dsn
 from workforce_graph import WorkerSpec, build_workforce_graph
 from workforce_graph.cli import main
 from workforce_graph.persistence import (
@@ -39,15 +40,9 @@ from workforce_graph.testing import ScriptedChatModel, plan_reply
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session")
-def pg_dsn() -> Iterator[str]:
-    try:
-        with postgres_dsn() as dsn:
-            yield dsn
-    except PostgresUnavailable as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required in CI: {exc}")
-        pytest.skip(str(exc))
+@pytest.fixture
+def pg_dsn(pg: str) -> str:
+    return pg
 
 
 @pytest.fixture(params=["sqlite", "postgres", "memory"])
@@ -278,3 +273,39 @@ def test_cli_run_on_postgres(
     assert exited.value.code == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["answer"] == "Stored in Postgres." and shown["results"][0]["status"] == "done"
+
+
+def test_processes_setting_up_a_new_postgres_database_at_once_all_succeed(pg_dsn: str) -> None:
+    import psycopg
+
+    fresh = f"wfg_setup_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {fresh}")
+    dsn = pg_dsn.rsplit("/", 1)[0] + f"/{fresh}"
+    openers = 4
+    barrier = threading.Barrier(openers, timeout=60)
+    errors: list[BaseException] = []
+
+    def one(n: int) -> None:
+        async def main() -> None:
+            barrier.wait()  # every opener meets the empty database together
+            async with open_run_store(dsn) as opened:
+                await opened.store.aput(("test",), f"k{n}", {"n": n})
+
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(openers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+
+    async def keys() -> list[str]:
+        async with open_run_store(dsn) as opened:
+            return sorted(item.key for item in await opened.store.asearch(("test",)))
+
+    assert asyncio.run(keys()) == [f"k{n}" for n in range(openers)]

@@ -4,14 +4,17 @@ the CLI writes the answer to a terminal as it is produced (tested on a real pty)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import select
+import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -298,7 +301,12 @@ class PtyReader:
             self.seen += data
 
 
-def test_on_a_terminal_the_answer_is_written_as_it_is_produced(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def gated_run_on_a_terminal(
+    tmp_path: Path,
+) -> Iterator[tuple[subprocess.Popen[bytes], PtyReader, int]]:
+    """``run`` on a pseudo-terminal, its answer written a piece each time a byte is
+    written to the gate; yields the process, the terminal's reader and the gate."""
     master, slave = os.openpty()
     gate_read, gate_write = os.pipe()
     env = {**cli_env(tmp_path), GATE_ENV: str(gate_read)}
@@ -312,8 +320,18 @@ def test_on_a_terminal_the_answer_is_written_as_it_is_produced(tmp_path: Path) -
     )
     os.close(slave)
     os.close(gate_read)
-    reader = PtyReader(master)
     try:
+        yield process, PtyReader(master), gate_write
+    finally:
+        os.close(gate_write)
+        os.close(master)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_on_a_terminal_the_answer_is_written_as_it_is_produced(tmp_path: Path) -> None:
+    with gated_run_on_a_terminal(tmp_path) as (process, reader, gate_write):
         words = ANSWER.split()
         reader.until(words[0])
         for word in words[1:]:
@@ -325,15 +343,21 @@ def test_on_a_terminal_the_answer_is_written_as_it_is_produced(tmp_path: Path) -
             reader.until(word)
         output = reader.rest()
         assert process.wait(timeout=SAFETY_S) == 0
-    finally:
-        os.close(gate_write)
-        os.close(master)
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     text = output.decode("utf-8", "replace")
     assert text.count(ANSWER) == 1  # written once, not again at the end
     assert "Usage" in text  # what the run prints after the answer still comes
+
+
+def test_ctrl_c_during_the_answer_ends_its_line_before_saying_so(tmp_path: Path) -> None:
+    with gated_run_on_a_terminal(tmp_path) as (process, reader, _gate):
+        first = ANSWER.split()[0]
+        reader.until(first)  # the answer has begun, and waits at the gate
+        process.send_signal(signal.SIGINT)
+        output = reader.rest()
+        assert process.wait(timeout=SAFETY_S) == 130
+    text = output.decode("utf-8", "replace")
+    # The half-written answer's line is ended: the notice starts on a line of its own.
+    assert re.search(rf"{first}\r?\n(\s*\r?\n)*Interrupted run ", text), text
 
 
 def test_off_a_terminal_the_output_is_unchanged(tmp_path: Path) -> None:

@@ -70,6 +70,9 @@ class AnswerTokens:
         """Print the end of the run; ``None``: the usual :func:`finish_run` does it."""
         return None
 
+    def interrupted(self) -> None:
+        """The run stopped before its end (Ctrl-C, SIGTERM, an error)."""
+
 
 class TokenEvents(AnswerTokens):
     """``--events --tokens``: each piece of the answer as a ``token`` event."""
@@ -112,6 +115,13 @@ class TerminalAnswer(AnswerTokens):
     def token(self, text: str, call: int) -> None:
         self.out.write(text)
         self.out.flush()
+
+    def interrupted(self) -> None:
+        # The shell's prompt, or the interruption's line, must not go on the end of a
+        # half-written answer.
+        if self.calls and not self.calls[-1].endswith("\n"):
+            self.out.write("\n")
+            self.out.flush()
 
     def finish(self, state: Mapping[str, Any], thread_id: str, view: ProgressView) -> int | None:
         if not self.calls:

@@ -160,6 +160,8 @@ async def drive_run(
         view.stop()
     except asyncio.CancelledError:
         view.stop()
+        if answer is not None:
+            answer.interrupted()
         await _mark(store, thread_id, "paused" if in_review else "interrupted")
         _say(
             ("\n" if in_review else "")
@@ -169,6 +171,8 @@ async def drive_run(
         raise
     except BaseException:
         view.stop()
+        if answer is not None:
+            answer.interrupted()
         await _mark(store, thread_id, "failed")
         raise
     finally:

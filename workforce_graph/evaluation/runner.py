@@ -34,7 +34,8 @@ from workforce_graph.evaluation.outcome import EvalFailure
 from workforce_graph.evaluation.scorer import extract_final_answer
 from workforce_graph.evaluation.unit import UnitRun, UnitSpec, run_unit
 from workforce_graph.folders import output_folder
-from workforce_graph.persistence import open_checkpointer, open_run_store
+from workforce_graph.past_runs import score_records
+from workforce_graph.persistence import open_run_store
 from workforce_graph.trajectory.format import Outcome, Trajectory, append_trajectory
 
 __all__ = [
@@ -380,18 +381,36 @@ class Evaluation:
         rows, pending = self.open()
         by_id = self._tasks_by_id()
         if self.executor == "ray":
-            from workforce_graph.evaluation.ray_executor import run_on_ray
-
             if not self.db or not self.db.startswith(("postgresql://", "postgres://")):
                 raise EvalError(
                     "--executor ray needs --db postgresql://... (a shared checkpointer)"
                 )
-            async with open_checkpointer(self.db):
-                pass  # set up the tables once, before the workers race to
-            rows.extend(await run_on_ray(self, pending, lambda run: self._store(run, by_id)))
+            rows.extend(await self._run_on_ray(pending, by_id))
         else:
             rows.extend(await self._run_local(pending))
         return self.summary(rows)
+
+    async def _run_on_ray(
+        self, pending: list[UnitSpec], by_id: dict[str, EvalTask]
+    ) -> list[dict[str, Any]]:
+        from workforce_graph.evaluation.ray_executor import run_on_ray
+
+        # Opened here first: the tables are set up before the workers open the database.
+        async with open_run_store(self.db) as opened:
+            if self.graph.memory:
+                questions = [t.question for t in self.tasks]
+                self.memory = await memory_at_start(opened.store, questions)
+            loop = asyncio.get_running_loop()
+
+            def keep(run: UnitRun) -> dict[str, Any]:
+                # Called in the executor's thread, as each run arrives.
+                row = self._store(run, by_id)
+                if self.graph.memory:
+                    scored = score_records(opened.store, run.unit.thread_id, float(row["score"]))
+                    asyncio.run_coroutine_threadsafe(scored, loop).result()
+                return row
+
+            return await run_on_ray(self, pending, keep)
 
     async def _run_local(self, pending: list[UnitSpec]) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []

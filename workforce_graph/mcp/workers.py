@@ -21,9 +21,10 @@ Failures, in words:
 - a server that cannot start, be reached or list its tools when the workers are
   loaded: its worker is listed as unavailable with the reason and never planned for;
   the run goes on with the other workers;
-- during a call (a server that exits or drops the connection, one that does not answer
-  within ``timeout_s``, one that cannot start this time): the subtask fails with the
-  reason (:class:`~workforce_graph.workers.SubtaskFailed`);
+- during a call (a server that exits or drops the connection, an HTTP server that stops
+  being reachable, one that does not answer within ``timeout_s``, one that cannot start
+  this time): the subtask fails with the reason
+  (:class:`~workforce_graph.workers.SubtaskFailed`);
 - an error the tool reports itself (an MCP result with ``isError``): back to the model,
   which may correct its arguments.
 """
@@ -68,6 +69,8 @@ DEFAULT_CAPABILITIES = 12
 """Capability tags read from a server's tools at most (its name and its first tools)."""
 DESCRIPTION_CHARS = 400
 """A server's ``instructions`` as a default description, cut to this."""
+HTTP_WATCH_S = 2.0
+"""How often an HTTP server is checked for being reachable during a call."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,7 @@ class _Call:
             async with open_session(server) as opened:
                 try:
                     with anyio.fail_after(server.timeout_s):
-                        return await opened.session.call_tool(request.name, request.args)
+                        return await _call_watched(opened.session, request, server)
                 except TimeoutError:
                     gone = isinstance(server, HttpServer) and unreachable(server.url)
                     raise SubtaskFailed(
@@ -130,11 +133,64 @@ class _Call:
                         f"{request.name!r} within {server.timeout_s:g} s"
                         + (f" (and is no longer reachable: {gone})" if gone else "")
                     ) from None
+                except SubtaskFailed:
+                    raise
                 except Exception as exc:
                     reason = describe(server, exc, doing=doing, stderr=opened.stderr_tail())
                     raise SubtaskFailed(reason) from None
         except McpServerError as exc:
             raise SubtaskFailed(exc.reason) from None
+
+
+async def _call_watched(
+    session: ClientSession, request: MCPToolCallRequest, server: McpServer
+) -> CallToolResult:
+    """``call_tool``; over HTTP, ended early when the server stops being reachable.
+
+    The SDK's streamable-HTTP client does not notice a response stream that a dying
+    server dropped: without the watch the call would wait for ``timeout_s``.
+
+    Raises:
+        SubtaskFailed: The server stopped being reachable during the call.
+    """
+    if not isinstance(server, HttpServer):
+        return await session.call_tool(request.name, request.args)
+    result: CallToolResult | None = None
+    gone: str | None = None
+
+    async with anyio.create_task_group() as group:
+
+        async def call() -> None:
+            nonlocal result
+            result = await session.call_tool(request.name, request.args)
+            group.cancel_scope.cancel()
+
+        async def watch() -> None:
+            nonlocal gone
+            gone = await _until_unreachable(server.url)
+            group.cancel_scope.cancel()
+
+        group.start_soon(call)
+        group.start_soon(watch)
+    if result is None:
+        raise SubtaskFailed(
+            f"MCP server {server.name!r} stopped answering during the call to "
+            f"{request.name!r}: {server.url} is no longer reachable ({gone})"
+        )
+    return result
+
+
+async def _until_unreachable(url: str) -> str:
+    """Why ``url`` stopped answering, once two checks in a row found it so (one refused
+    connection of a busy server is not taken for its end)."""
+    failed_in_a_row = 0
+    while True:
+        # Polling a condition: the client gives no signal for a dropped stream.
+        await anyio.sleep(HTTP_WATCH_S)
+        gone = await anyio.to_thread.run_sync(unreachable, url)
+        failed_in_a_row = failed_in_a_row + 1 if gone else 0
+        if gone and failed_in_a_row >= 2:
+            return gone
 
 
 def _tools(server: McpServer, tools: Iterable[Tool]) -> list[BaseTool]:

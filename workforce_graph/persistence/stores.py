@@ -14,8 +14,10 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -34,6 +36,10 @@ __all__ = [
 ]
 
 POSTGRES_CONNECT_TIMEOUT_S = 10
+_SETUP_LOCK = 0x77666700
+"""The advisory lock key under which a PostgreSQL database's tables are set up."""
+SETUP_WAIT_S = 120.0
+"""How long a process waits for another to finish setting up a PostgreSQL database."""
 
 _COLUMNS = (
     "thread_id",
@@ -290,12 +296,42 @@ async def _postgres(target: DbTarget) -> AsyncIterator[RunStore]:
     try:
         store = _PostgresRunStore(AsyncPostgresSaver(conn), target, AsyncPostgresStore(store_conn))
         try:
-            await store.checkpointer.setup()  # type: ignore[attr-defined]
-            await store.setup()
-            await store.store.setup()  # type: ignore[attr-defined]
+            async with _setting_up(conn, target):
+                await store.checkpointer.setup()  # type: ignore[attr-defined]
+                await store.setup()
+                await store.store.setup()  # type: ignore[attr-defined]
         except Error as exc:
             raise PersistenceError(f"cannot set up {target.describe()}: {exc}") from exc
         yield store
     finally:
         await store_conn.close()
         await conn.close()
+
+
+@asynccontextmanager
+async def _setting_up(conn: Any, target: DbTarget) -> AsyncIterator[None]:
+    """Hold the database's set-up lock (one process at a time) for the ``with`` block.
+
+    The saver and the store apply their migrations one statement at a time: processes
+    opening a new database at once (Ray workers, two CLI runs) applied them twice and
+    failed on the migrations' keys. The lock is tried, not waited for inside the server:
+    the saver's ``CREATE INDEX CONCURRENTLY`` waits for every open transaction, a
+    blocked ``pg_advisory_lock`` call included, which the server then reports as a
+    deadlock.
+    """
+    deadline = time.monotonic() + SETUP_WAIT_S
+    while True:
+        cursor = await conn.execute("SELECT pg_try_advisory_lock(%s) AS held", (_SETUP_LOCK,))
+        row = await cursor.fetchone()
+        if row is not None and row["held"]:
+            break
+        if time.monotonic() > deadline:
+            raise PersistenceError(
+                f"cannot set up {target.describe()}: another process has been setting up "
+                f"its tables for {SETUP_WAIT_S:g} s"
+            )
+        await asyncio.sleep(0.1)  # polling a condition: the other process's set-up
+    try:
+        yield
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
