@@ -1,6 +1,6 @@
-"""The reports of an evaluation and of a comparison of planners: terminal tables and a
-standalone HTML page each (no scripts, no network, charts as inline SVG: one file to
-open or attach).
+"""The reports of an evaluation and of a comparison of planners as a standalone HTML
+page each (no scripts, no network, charts as inline SVG: one file to open or attach);
+the terminal tables are in :mod:`workforce_graph.evaluation.report_tables`.
 
 The HTML of an evaluation links each run to its trajectory as a JSON file of its own
 (``runs/<trajectory id>.json`` beside ``trajectories.jsonl``), which a browser shows as
@@ -17,8 +17,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from rich.console import Console
-from rich.table import Table
+from workforce_graph.evaluation.report_tables import (
+    bounded,
+    interval,
+    percent,
+    print_comparison,
+    print_report,
+    share,
+    tokens_text,
+)
 
 __all__ = [
     "RUN_PAGES",
@@ -35,141 +42,6 @@ RUN_PAGES = "runs"
 """The folder, beside ``trajectories.jsonl``, of one JSON file per recorded run."""
 _QUESTION_CHARS = 200
 _PALETTE = ("#2b7bd0", "#d0572b", "#2ba36b", "#8a4fd0", "#c9a227", "#d04f8a", "#4fb3d0", "#666")
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}%"
-
-
-def _interval(bounds: Sequence[float] | None) -> str:
-    if not bounds:
-        return ""
-    low, high = bounds
-    return f"{100 * low:.1f}–{100 * high:.1f}%"
-
-
-def _bounded(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-# ------------------------------------------------------------------------ terminal
-
-
-def print_report(summary: Mapping[str, Any], console: Console) -> None:
-    """The summary as tables on ``console``."""
-    samples = int(summary.get("samples", 1))
-    head = Table(title=f"{summary['dataset']} · {summary['topology']} · {summary['model']}")
-    head.add_column("metric")
-    head.add_column("value", justify="right")
-    head.add_row("tasks (denominator)", str(summary["total"]))
-    pass1 = _pct(summary["pass@1"])
-    if summary.get("pass@1_ci95"):
-        pass1 += f" (95% CI {_interval(summary['pass@1_ci95'])})"
-    head.add_row("pass@1", pass1)
-    if "llm_judge@1" in summary:
-        head.add_row("LLM judge (not the official score)", _pct(summary["llm_judge@1"]))
-    if samples > 1:
-        head.add_row(f"pass@{samples}", _pct(summary[f"pass@{samples}"]))
-        head.add_row(f"majority@{samples}", _pct(summary[f"majority@{samples}"]))
-    if summary.get("temperature") or summary.get("seed") is not None:
-        head.add_row(
-            "sampling", f"temperature {summary.get('temperature')}, seed {summary.get('seed')}"
-        )
-    time_s, cost = summary["time_s"], summary["cost"]
-    head.add_row(
-        "time per run (mean / median)",
-        f"{time_s['per_task_mean']:.1f} s / {time_s['per_task_median']:.1f} s",
-    )
-    head.add_row("model calls per run", f"{cost['model_calls_per_run']:.1f}")
-    head.add_row("tokens per run", f"{cost['tokens_per_run']:.0f}")
-    if summary.get("withheld_results"):
-        head.add_row("web results withheld (leakage)", str(summary["withheld_results"]))
-    console.print(head)
-    kinds = Table(title="runs by failure kind")
-    kinds.add_column("kind")
-    kinds.add_column("runs", justify="right")
-    for kind, count in summary["failures"].items():
-        kinds.add_row(kind.replace("_", " "), str(count))
-    levels = Table(title="by level / family")
-    levels.add_column("level")
-    levels.add_column("tasks", justify="right")
-    levels.add_column("pass@1", justify="right")
-    for name, values in summary["by_level"].items():
-        levels.add_row(name, str(values["total"]), _pct(values["pass@1"]))
-    console.print(kinds, levels)
-
-
-def _share(value: float | None) -> str:
-    return "—" if value is None else _pct(value)
-
-
-def _tokens(value: float | None) -> str:
-    return "—" if value is None else f"{value:.0f}"
-
-
-def print_comparison(summary: Mapping[str, Any], console: Console) -> None:
-    """A comparison's tables on ``console``: accuracy with the paired test against the
-    baseline, the planners' own figures, and pass@1 by family."""
-    planners: Mapping[str, Mapping[str, Any]] = summary["planners"]
-    accuracy = Table(
-        title=f"{summary['dataset']} · {summary['topology']} · {summary['total']} tasks × "
-        f"{summary['samples']} sample(s) · baseline {summary['baseline']}"
-    )
-    for name in ("planner", "model", "runs", "pass@1", "95% CI", "Δ vs baseline", "b / c"):
-        accuracy.add_column(name, justify="left" if name in ("planner", "model") else "right")
-    accuracy.add_column("p (McNemar)", justify="right")
-    for label, side in planners.items():
-        versus = side["vs_baseline"]
-        accuracy.add_row(
-            label,
-            str(side["planner"]),
-            str(side["runs"]),
-            _pct(side["pass@1"]),
-            _interval(side["pass@1_ci95"]),
-            "baseline" if versus is None else f"{100 * versus['difference']:+.1f} pts",
-            "" if versus is None else f"{versus['b']} / {versus['c']}",
-            "" if versus is None else f"{versus['p_value']:.3g}",
-        )
-    figures = Table(title="planner figures (per run)")
-    for name in (
-        "planner",
-        "first plan valid",
-        "right worker",
-        "plan size",
-        "tokens in / out",
-        "planner tokens in / out",
-        "s / run",
-        "total s",
-    ):
-        figures.add_column(name, justify="left" if name == "planner" else "right")
-    for label, side in planners.items():
-        tokens = side["tokens"]
-        figures.add_row(
-            label,
-            _pct(side["first_plan_valid"]),
-            _share(side["right_worker"]),
-            f"{side['plan_size']:.2f}",
-            f"{tokens['input_per_run']:.0f} / {tokens['output_per_run']:.0f}",
-            f"{_tokens(tokens['planner_input_per_run'])} / "
-            f"{_tokens(tokens['planner_output_per_run'])}",
-            f"{side['time_s']['per_run_mean']:.1f}",
-            f"{side['time_s']['total']:.0f}",
-        )
-    families = Table(title="pass@1 by family")
-    families.add_column("family")
-    families.add_column("tasks", justify="right")
-    for label in planners:
-        families.add_column(label, justify="right")
-    for family, total in summary["families"].items():
-        families.add_row(
-            family,
-            str(total),
-            *(
-                _pct(side["by_family"].get(family, {}).get("pass@1", 0.0))
-                for side in planners.values()
-            ),
-        )
-    console.print(accuracy, figures, families)
 
 
 # ------------------------------------------------------------------------ charts
@@ -221,7 +93,7 @@ def svg_bars(
             value, low, high = (max(0.0, min(1.0, v)) for v in bar)
             y = base - plot_h * value
             name = series[position] if position < len(series) else ""
-            tip = f"{label} · {name}: {_pct(value)} (95% CI {_interval((low, high))})"
+            tip = f"{label} · {name}: {percent(value)} (95% CI {interval((low, high))})"
             centre = x + (bar_w - 4) / 2
             y_low, y_high = base - plot_h * low, base - plot_h * high
             parts.append(
@@ -237,7 +109,7 @@ def svg_bars(
             )
         parts.append(
             f'<text x="{x0 + per_group / 2:.1f}" y="{base + 16}" text-anchor="middle">'
-            f"{html.escape(_bounded(label, 22))}</text>"
+            f"{html.escape(bounded(label, 22))}</text>"
         )
     if len(series) > 1:
         for position, name in enumerate(series):
@@ -337,20 +209,20 @@ def write_html(
     samples = int(summary.get("samples", 1))
     runs = max(1, int(summary.get("runs", 0)))
     pages = write_run_pages(trajectories) if trajectories is not None else {}
-    cards = [("pass@1", _pct(summary["pass@1"]), f"over {summary['total']} tasks")]
+    cards = [("pass@1", percent(summary["pass@1"]), f"over {summary['total']} tasks")]
     if summary.get("pass@1_ci95"):
         cards[0] = (
             "pass@1",
-            _pct(summary["pass@1"]),
-            f"over {summary['total']} tasks · 95% CI {_interval(summary['pass@1_ci95'])}",
+            percent(summary["pass@1"]),
+            f"over {summary['total']} tasks · 95% CI {interval(summary['pass@1_ci95'])}",
         )
     if samples > 1:
-        cards.append((f"pass@{samples}", _pct(summary[f"pass@{samples}"]), "any sample right"))
+        cards.append((f"pass@{samples}", percent(summary[f"pass@{samples}"]), "any sample right"))
         cards.append(
-            (f"majority@{samples}", _pct(summary[f"majority@{samples}"]), "most common answer")
+            (f"majority@{samples}", percent(summary[f"majority@{samples}"]), "most common answer")
         )
     if "llm_judge@1" in summary:
-        cards.append(("LLM judge", _pct(summary["llm_judge@1"]), "not the official score"))
+        cards.append(("LLM judge", percent(summary["llm_judge@1"]), "not the official score"))
     cards.append(("time per run", f"{summary['time_s']['per_task_mean']:.1f} s", "mean"))
     cards.append(("model calls", f"{summary['cost']['model_calls_per_run']:.1f}", "per run"))
     cards.append(("tokens", f"{summary['cost']['tokens_per_run']:.0f}", "per run"))
@@ -382,7 +254,7 @@ def write_html(
         chart,
         '<p class="muted">Bars: pass@1; whiskers: 95% Wilson interval over the runs.</p>',
         *(
-            _bar_html(f"{name} ({v['total']})", v["pass@1"], _pct(v["pass@1"]))
+            _bar_html(f"{name} ({v['total']})", v["pass@1"], percent(v["pass@1"]))
             for name, v in summary["by_level"].items()
         ),
         "<h2>Runs by failure kind</h2>",
@@ -403,7 +275,7 @@ def write_html(
             f'<tr id="{html.escape(str(row.get("trajectory_id", "")))}">'
             f"<td>{html.escape(str(row['task_id']))}</td><td>{row.get('sample', 0)}</td>"
             f"<td>{html.escape(str(row.get('family', '')))}</td>"
-            f"<td class=q>{html.escape(_bounded(question, _QUESTION_CHARS))}</td>"
+            f"<td class=q>{html.escape(bounded(question, _QUESTION_CHARS))}</td>"
             f"<td class={'ok' if ok else 'no'}>{verdict}</td>"
             f"<td>{html.escape(str(row.get('extracted', ''))[:200])}</td>"
             f"<td>{html.escape(str(expected)[:200])}</td>"
@@ -466,8 +338,8 @@ def write_comparison_html(summary: Mapping[str, Any], path: Path) -> None:
             + _cell(label)
             + _cell(str(side["planner"]))
             + _cell(str(side["runs"]))
-            + _cell(_pct(side["pass@1"]))
-            + _cell(_interval(side["pass@1_ci95"]))
+            + _cell(percent(side["pass@1"]))
+            + _cell(interval(side["pass@1_ci95"]))
             + _cell("baseline" if versus is None else f"{100 * versus['difference']:+.1f} pts")
             + _cell("" if versus is None else str(versus["b"]))
             + _cell("" if versus is None else str(versus["c"]))
@@ -484,13 +356,13 @@ def write_comparison_html(summary: Mapping[str, Any], path: Path) -> None:
         parts.append(
             "<tr>"
             + _cell(label)
-            + _cell(_pct(side["first_plan_valid"]))
-            + _cell(_share(side["right_worker"]))
+            + _cell(percent(side["first_plan_valid"]))
+            + _cell(share(side["right_worker"]))
             + _cell(f"{side['plan_size']:.2f}")
             + _cell(f"{tokens['input_per_run']:.0f} / {tokens['output_per_run']:.0f}")
             + _cell(
-                f"{_tokens(tokens['planner_input_per_run'])} / "
-                f"{_tokens(tokens['planner_output_per_run'])}"
+                f"{tokens_text(tokens['planner_input_per_run'])} / "
+                f"{tokens_text(tokens['planner_output_per_run'])}"
             )
             + _cell(f"{side['time_s']['per_run_mean']:.1f}")
             + _cell(f"{side['time_s']['total']:.0f}")
@@ -509,7 +381,7 @@ def write_comparison_html(summary: Mapping[str, Any], path: Path) -> None:
     )
     for family, total in summary["families"].items():
         cells = "".join(
-            _cell(_pct(side["by_family"].get(family, {}).get("pass@1", 0.0)))
+            _cell(percent(side["by_family"].get(family, {}).get("pass@1", 0.0)))
             for side in planners.values()
         )
         parts.append(f"<tr>{_cell(family)}{_cell(str(total))}{cells}</tr>")

@@ -31,6 +31,13 @@ from workforce_graph.evaluation.leakage import DEFAULT_BLOCKLIST
 from workforce_graph.evaluation.memory import memory_at_start, score_record
 from workforce_graph.evaluation.metrics import summarise
 from workforce_graph.evaluation.outcome import EvalFailure
+from workforce_graph.evaluation.results_file import (
+    DAMAGED,
+    Verdict,
+    heal_jsonl,
+    read_rows,
+    run_key,
+)
 from workforce_graph.evaluation.scorer import extract_final_answer
 from workforce_graph.evaluation.unit import UnitRun, UnitSpec, run_unit
 from workforce_graph.folders import output_folder
@@ -52,9 +59,6 @@ __all__ = [
 
 Executor = Literal["local", "ray"]
 RESULTS, TRAJECTORIES, RECORD = "results.jsonl", "trajectories.jsonl", "eval.json"
-DAMAGED = ".damaged"
-"""Suffix of the file beside ``results.jsonl`` or ``trajectories.jsonl`` that keeps the
-lines opening the folder set aside (``results.jsonl.damaged``)."""
 QUESTION_CHARS = 500
 """How much of a question a result row keeps: enough to recognise it in a report,
 without copying a long GAIA prompt into every row."""
@@ -139,84 +143,6 @@ def score_run(
     return row, trajectory
 
 
-def _run_key(row: Any) -> tuple[str, int] | None:
-    """The (task, sample) of a result row, or ``None`` for a line that is not one."""
-    if not isinstance(row, dict) or not isinstance(row.get("task_id"), str):
-        return None
-    sample = row.get("sample")
-    return (row["task_id"], sample) if isinstance(sample, int) else None
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """The result rows of ``path``, the first of each (task, sample) only: its first
-    result is final. Lines that are not rows (cut by an interruption) are skipped."""
-    if not path.exists():
-        return []
-    rows: list[dict[str, Any]] = []
-    seen: set[tuple[str, int]] = set()
-    # Replacing undecodable bytes: a line cut inside a character fails as JSON below.
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # that run is redone
-        key = _run_key(row)
-        if key is not None and key not in seen:
-            seen.add(key)
-            rows.append(row)
-    return rows
-
-
-Verdict = Literal["keep", "drop", "set aside"]
-
-
-def heal_jsonl(path: Path, judge: Callable[[dict[str, Any]], Verdict]) -> int:
-    """Make ``path`` whole JSON lines again; the number of lines set aside.
-
-    A line that is not a JSON object (cut by a kill mid-write, or a row written onto
-    such a line) is moved to ``<path>.damaged``, as is one that ``judge`` sets aside;
-    one it drops is removed; the rest stay, in order, each ending in a newline, so the
-    next row appended starts a line of its own. The file is replaced (atomically) only
-    when something changed.
-    """
-    if not path.exists():
-        return 0
-    temporary = path.with_name(path.name + ".healing")
-    set_aside: list[bytes] = []
-    changed = False
-    try:
-        with path.open("rb") as source, temporary.open("wb") as healed:
-            for raw in source:
-                line = raw.rstrip(b"\r\n")
-                changed |= not raw.endswith(b"\n")
-                if not line.strip():
-                    changed = True
-                    continue
-                try:
-                    value = json.loads(line)
-                except ValueError:  # not JSON, or a character cut in two
-                    value = None
-                verdict: Verdict = judge(value) if isinstance(value, dict) else "set aside"
-                if verdict == "keep":
-                    healed.write(line + b"\n")
-                    continue
-                changed = True
-                if verdict == "set aside":
-                    set_aside.append(line)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    if not changed:
-        temporary.unlink()
-        return 0
-    if set_aside:
-        # Kept before the file is replaced: a kill in between loses nothing.
-        with path.with_name(path.name + DAMAGED).open("ab") as damaged:
-            damaged.write(b"".join(line + b"\n" for line in set_aside))
-    os.replace(temporary, path)
-    return len(set_aside)
-
-
 @dataclass
 class Evaluation:
     """One evaluation of a dataset on a graph, kept in ``out_dir``."""
@@ -283,7 +209,7 @@ class Evaluation:
         done: set[tuple[str, int]] = set()
 
         def result(row: dict[str, Any]) -> Verdict:
-            key = _run_key(row)
+            key = run_key(row)
             if key is None or key in done:
                 return "set aside"  # not a row, or a second result: the first is final
             done.add(key)
