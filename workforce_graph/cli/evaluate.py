@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-import statistics
 import sys
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
 from workforce_graph.cli.errors import CliError
+from workforce_graph.cli.eval_compare import compare_planners, compared_planners
+from workforce_graph.cli.eval_progress import Progress, already_done, check_out, slug
 from workforce_graph.cli.mcp import McpFile, checked_mcp_config, mcp_path
 from workforce_graph.cli.options import (
     DEFAULT_TOPOLOGY_NAME,
@@ -28,53 +27,11 @@ from workforce_graph.cli.options import (
     with_role_model_options,
     with_setting_options,
 )
-from workforce_graph.folders import FolderError, output_folder
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
-    from workforce_graph.evaluation.datasets.base import EvalDataset
-    from workforce_graph.evaluation.graphs import GraphSpec
+    pass
 
 __all__ = ["Progress", "eval_command"]
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "eval"
-
-
-@dataclass
-class Progress:
-    """How far an evaluation is, and a time estimate: runs finished (including those a
-    resumed evaluation had), and the mean duration of this session's runs times those
-    left, over the runs made at once."""
-
-    total: int
-    done: int = 0
-    concurrency: int = 1
-    durations: list[float] = field(default_factory=list)
-
-    def finished(self, duration_s: float) -> str:
-        """Count one finished run; the line to show (``3/10 done, ~2.5 min left``)."""
-        self.done += 1
-        self.durations.append(duration_s)
-        left = max(0, self.total - self.done)
-        minutes = statistics.fmean(self.durations) * left / max(1, self.concurrency) / 60
-        shown = f"{minutes:.0f}" if minutes >= 10 else f"{minutes:.1f}"
-        return f"{self.done}/{self.total} done, ~{shown} min left"
-
-
-def _already_done(results: Iterable[Path], keys: set[tuple[str, int]]) -> int:
-    """Runs of ``keys`` that earlier sessions finished in these results files."""
-    from workforce_graph.evaluation.runner import read_rows
-
-    done: set[tuple[Path, str, int]] = set()
-    for path in results:
-        for row in read_rows(path):
-            key = (str(row.get("task_id")), int(row.get("sample", 0)))
-            if key in keys:
-                done.add((path, *key))
-    return len(done)
 
 
 @with_setting_options
@@ -220,7 +177,7 @@ def eval_command(
         from workforce_graph.topologies import TOPOLOGIES
         from workforce_graph.trajectory.replay import ReplayedWorkers
 
-        planners = _compared_planners(compare, planner_model, executor)
+        planners = compared_planners(compare, planner_model, executor)
         if planners and settings.get("memory"):
             raise CliError(
                 "--memory cannot be combined with --compare: each side would learn from "
@@ -293,13 +250,23 @@ def eval_command(
             "judge": judge,
         }
         if planners:
-            return _compare(data, spec, planners, console, shared, preflight)
-        folder = out or Path("evals") / _slug(f"{data.name}-{topology.value}-{model_label(spec)}")
-        _check_out(folder)
+            return compare_planners(
+                data,
+                spec,
+                planners,
+                console,
+                shared,
+                preflight,
+                out=out,
+                html=html,
+                json_out=json_out,
+            )
+        folder = out or Path("evals") / slug(f"{data.name}-{topology.value}-{model_label(spec)}")
+        check_out(folder)
         tasks = data.tasks[:limit] if limit else data.tasks
         keys = {(t.task_id, k) for t in tasks for k in range(samples)}
         progress = Progress(
-            len(keys), _already_done([folder / RESULTS], keys), concurrency=concurrency
+            len(keys), already_done([folder / RESULTS], keys), concurrency=concurrency
         )
         if progress.done < progress.total:  # a finished evaluation needs no model
             preflight()
@@ -308,11 +275,7 @@ def eval_command(
             console.print(f"{unit.task_id} #{unit.sample}: running", highlight=False)
 
         def finished(row: dict[str, Any]) -> None:
-            console.print(
-                f"{row['task_id']} #{row['sample']}: {_verdict(row)} "
-                f"({row['duration_s']:.1f} s) · " + progress.finished(float(row["duration_s"])),
-                highlight=False,
-            )
+            console.print(progress.run_line(row), highlight=False)
 
         evaluation = Evaluation(
             data,
@@ -369,103 +332,4 @@ def eval_command(
         console.print(f"report: {report}", highlight=False)
         return 0
 
-    def _compare(
-        data: EvalDataset,
-        spec: GraphSpec,
-        planners: list[str],
-        console: Console,
-        shared: dict[str, Any],
-        preflight: Callable[[], None],
-    ) -> int:
-        from workforce_graph.evaluation.compare import Comparison, planner_labels
-        from workforce_graph.evaluation.report import print_comparison, write_comparison_html
-        from workforce_graph.evaluation.runner import RESULTS, EvalError
-
-        labels = planner_labels(planners)
-        name = f"{data.name}-{topology.value}-compare-{'-'.join(labels)}"
-        folder = out or Path("evals") / _slug(name)
-        _check_out(folder)
-        tasks = data.tasks[:limit] if limit else data.tasks
-        keys = {(t.task_id, k) for t in tasks for k in range(samples)}
-        progress = Progress(
-            len(keys) * len(labels),
-            _already_done([folder / label / RESULTS for label in labels], keys),
-            concurrency=concurrency,
-        )
-        if progress.done < progress.total:
-            preflight()
-
-        def started(label: str, unit: Any) -> None:
-            console.print(f"{label}: {unit.task_id} #{unit.sample}: running", highlight=False)
-
-        def finished(label: str, row: dict[str, Any]) -> None:
-            console.print(
-                f"{label}: {row['task_id']} #{row['sample']}: {_verdict(row)} "
-                f"({row['duration_s']:.1f} s) · " + progress.finished(float(row["duration_s"])),
-                highlight=False,
-            )
-
-        comparison = Comparison.of_planners(
-            data, spec, planners, folder, on_result=finished, on_start=started, **shared
-        )
-        console.print(
-            f"comparing {len(labels)} planners ({', '.join(labels)}) on {progress.total} "
-            f"run(s) of {data.name} into {folder}"
-            + (f" ({progress.done} done before)" if progress.done else ""),
-            highlight=False,
-        )
-        try:
-            summary = asyncio.run(comparison.run())
-        except (EvalError, ValueError) as exc:
-            raise CliError(str(exc)) from exc
-        report = folder / "report.html"
-        if html:
-            write_comparison_html(summary, html)
-            report = html
-        if json_out:
-            sys.stdout.write(json.dumps(summary) + "\n")
-        else:
-            print_comparison(summary, console)
-        console.print(f"report: {report}", highlight=False)
-        return 0
-
     guard(debug, action, base_url=base_url)
-
-
-def _verdict(row: dict[str, Any]) -> str:
-    """A run's end as its progress line says it: ``right`` or its failure kind; a right
-    answer of the one-subtask fallback is ``right, plan_fallback``."""
-    if not row["correct"]:
-        return str(row["failure"])
-    return "right, plan_fallback" if row.get("plan_fallback") else "right"
-
-
-def _check_out(folder: Path) -> None:
-    try:
-        # Here too, not only when the run opens it: a bad --out before the progress line.
-        output_folder(folder, holds="the evaluation")
-    except FolderError as exc:
-        raise CliError(str(exc)) from exc
-
-
-def _compared_planners(
-    compare: list[str] | None, planner_model: str | None, executor: str
-) -> list[str]:
-    """The distinct planners of ``--compare``, in order (none without it).
-
-    Raises:
-        CliError: Fewer than 2 distinct planners, ``--planner-model`` beside it, or Ray.
-    """
-    if not compare:
-        return []
-    if planner_model:
-        raise CliError(
-            "--compare sets the planner of each side; drop --planner-model (the other "
-            "roles' options apply to every side)"
-        )
-    planners = list(dict.fromkeys(p.strip() for p in compare if p.strip()))
-    if len(planners) < 2:
-        raise CliError("--compare needs at least 2 distinct planners: --compare A --compare B")
-    if executor != "local":
-        raise CliError("--compare runs its sides interleaved in one process: drop --executor ray")
-    return planners
