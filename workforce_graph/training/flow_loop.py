@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -42,16 +41,21 @@ from workforce_graph.folders import output_folder
 from workforce_graph.topologies import get_topology
 from workforce_graph.training.base_model import resolve_base_model
 from workforce_graph.training.flow_grpo import FLOW_GRPO_DEFAULTS, FlowGrpoLoss, train_flow_grpo
+from workforce_graph.training.iteration_report import (
+    IterationReport,
+    earlier_reports,
+    export_rows,
+    report_detail,
+    score_rollouts,
+)
 from workforce_graph.training.model_io import quiet_libraries
 from workforce_graph.training.options import TrainOptions
 from workforce_graph.training.policy_sync import ADAPTER_DIR, PolicySync, check_versions
-from workforce_graph.training.progress import LOOP_FILE, Figures, ProgressLog
-from workforce_graph.training.rollout_pool import Executor, RolloutPool, with_sampled_ids
+from workforce_graph.training.progress import LOOP_FILE, ProgressLog
+from workforce_graph.training.rollout_pool import Executor, RolloutPool
 from workforce_graph.training.served_policy import ServedPolicy, ServerKind
 
 __all__ = ["FlowGrpoLoop", "IterationReport", "run_flow_grpo_loop"]
-
-_DROPPED_GROUP = "group with rewards that do not vary"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,59 +151,6 @@ class FlowGrpoLoop:
         return out
 
 
-@dataclass
-class IterationReport:
-    iteration: int
-    policy: str
-    """The planner that made this iteration's rollouts."""
-    rollouts: int
-    pass_at_1: float
-    rollout_s: float
-    rollouts_run: int = 0
-    """Rollouts run by this start of the loop (the others were kept from an earlier one)."""
-    mean_reward: float | None = None
-    """Mean score of the rollouts."""
-    planner_calls: int = 0
-    valid_decisions: float | None = None
-    """Share of the rollouts' planner calls whose output parsed into a decision."""
-    rows: int = 0
-    groups: int = 0
-    dropped: dict[str, int] = field(default_factory=dict)
-    dropped_groups: float | None = None
-    """Share of the groups (questions) dropped because their rewards did not vary."""
-    losses: list[float] = field(default_factory=list)
-    kl: list[float] = field(default_factory=list)
-    """The KL term logged at each update step."""
-    train_s: float = 0.0
-    updated: str | None = None
-    """The planner after the update; ``None`` when there was no signal to learn from."""
-    held_out_pass_at_1: float | None = None
-    """pass@1 of the planner after this iteration on the held-out dataset, if given."""
-    policy_version: int = 0
-    """Updates behind the planner that this iteration trains (0: the starting model)."""
-    stale_rollouts: int = 0
-    """Rollouts made by an older version (trained on only with ``off_policy``)."""
-    server_token_rows: int = 0
-    """Rows trained on the token ids the rollout server sampled (the others: their text
-    tokenised)."""
-
-    @property
-    def rollouts_per_min(self) -> float:
-        return 60.0 * self.rollouts_run / self.rollout_s if self.rollout_s else 0.0
-
-    def figures(self) -> Figures:
-        """This iteration's point of the progress record."""
-        return Figures(
-            step=self.iteration,
-            loss=statistics.fmean(self.losses) if self.losses else None,
-            kl=statistics.fmean(self.kl) if self.kl else None,
-            reward=self.mean_reward,
-            valid_decisions=self.valid_decisions,
-            held_out_pass_at_1=self.held_out_pass_at_1,
-            extra={} if self.dropped_groups is None else {"dropped_groups": self.dropped_groups},
-        )
-
-
 async def run_flow_grpo_loop(
     dataset: Any,
     *,
@@ -239,7 +190,7 @@ async def run_flow_grpo_loop(
     folder = output_folder(out, holds="the training loop")
     start = str(resolve_base_model(base))
     kl_reference = str(resolve_base_model(reference)) if reference else start
-    earlier = _earlier_reports(folder / LOOP_FILE)
+    earlier = earlier_reports(folder / LOOP_FILE)
     log = ProgressLog(
         folder,
         kind="flow-grpo loop",
@@ -300,12 +251,18 @@ async def run_flow_grpo_loop(
             report.stale_rollouts = check_versions(
                 trajectories, iteration=iteration, version=version, off_policy=loop.off_policy
             )
-            _score_rollouts(report, trajectories)
-            rows = _export(report, trajectories, loop)
+            score_rollouts(report, trajectories)
+            rows = export_rows(
+                report,
+                trajectories,
+                normalise=loop.normalise,
+                served=loop.rollout_server is not None,
+            )
             # Recorded before the update too: an update takes long, and a start after an
             # interruption in it reads how long these rollouts took from here.
             log.record(
-                (r.figures() for r in [*reports, report]), [_detail(r) for r in [*reports, report]]
+                (r.figures() for r in [*reports, report]),
+                [report_detail(r) for r in [*reports, report]],
             )
             done = here / "model" / "training.json"
             if done.is_file():  # this iteration was trained before an interruption
@@ -348,7 +305,7 @@ async def run_flow_grpo_loop(
                     judged[policy] = float(scored.get("pass@1", 0.0))
                 report.held_out_pass_at_1 = judged[policy]
             reports.append(report)
-            log.record((r.figures() for r in reports), [_detail(r) for r in reports])
+            log.record((r.figures() for r in reports), [report_detail(r) for r in reports])
             if on_iteration is not None:
                 on_iteration(report)
     return reports
@@ -415,33 +372,6 @@ def _policy_sync(loop: FlowGrpoLoop, folder: Path) -> PolicySync | None:
     )
 
 
-def _score_rollouts(report: IterationReport, trajectories: list[Any]) -> None:
-    """Mean reward and the share of planner calls that gave a usable decision."""
-    scores = [t.outcome.score for t in trajectories if t.outcome is not None]
-    report.mean_reward = statistics.fmean(scores) if scores else None
-    calls = [c for t in trajectories for c in t.calls if c.role == "planner"]
-    report.planner_calls = len(calls)
-    valid = sum(1 for c in calls if c.parsed is not None and c.error is None)
-    report.valid_decisions = valid / len(calls) if calls else None
-
-
-def _export(
-    report: IterationReport, trajectories: list[Any], loop: FlowGrpoLoop
-) -> list[dict[str, Any]]:
-    """The iteration's flow-grpo rows; what was dropped goes into the report."""
-    from workforce_graph.exports.flow_grpo import flow_grpo_rows
-
-    export = flow_grpo_rows(trajectories, normalise=loop.normalise)  # type: ignore[arg-type]
-    report.rows, report.dropped = len(export.rows), dict(export.dropped)
-    report.groups = int(export.stats.get("groups", 0))
-    if report.groups:
-        report.dropped_groups = report.dropped.get(_DROPPED_GROUP, 0) / report.groups
-    rows = list(export.rows)
-    if loop.rollout_server is not None:
-        report.server_token_rows = with_sampled_ids(rows, trajectories)
-    return rows
-
-
 async def _update(
     rows: list[dict[str, Any]],
     *,
@@ -474,21 +404,3 @@ async def _update(
     except asyncio.CancelledError:
         stop.set()
         raise
-
-
-def _detail(report: IterationReport) -> dict[str, Any]:
-    return {**asdict(report), "rollouts_per_min": round(report.rollouts_per_min, 2)}
-
-
-def _earlier_reports(path: Path) -> dict[int, dict[str, Any]]:
-    """The iteration reports an earlier start of this loop wrote (for their timings)."""
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    iterations = saved.get("iterations", []) if isinstance(saved, dict) else []
-    return {
-        int(item["iteration"]): item
-        for item in iterations
-        if isinstance(item, dict) and isinstance(item.get("iteration"), int)
-    }
