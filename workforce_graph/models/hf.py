@@ -24,11 +24,8 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from operator import itemgetter
-from pathlib import Path
 from typing import Any, ClassVar
 
 from langchain_core.callbacks import (
@@ -44,6 +41,12 @@ from langchain_core.utils.function_calling import convert_to_json_schema
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from workforce_graph.models.hf_grammar import GRAMMAR_HINT, SchemaConstraint, grammar_tokenizer
+from workforce_graph.models.hf_loading import (
+    HfModelError,
+    LoadedModel,
+    load_model,
+    release_models,
+)
 from workforce_graph.models.hf_stream import stream_generate
 from workforce_graph.models.llama_protocol import _to_llama_messages
 from workforce_graph.models.thread_stream import iterate_in_thread, last_chunk
@@ -51,80 +54,9 @@ from workforce_graph.models.thread_stream import iterate_in_thread, last_chunk
 __all__ = ["DEVICE_ENV", "ChatTransformers", "HfModelError", "hf_chat_model", "release_models"]
 
 DEVICE_ENV = "WORKFORCE_GRAPH_HF_DEVICE"
-INSTALL_HINT = "pip install 'workforce-graph[train]'"
 SCHEMA_PROMPT = "Reply with one JSON object that matches this JSON schema:\n"
 
 Transcript = Callable[[list[dict[str, str]], str], None]
-
-
-class HfModelError(RuntimeError):
-    """The model directory cannot be loaded; the message says what to do."""
-
-
-@dataclass
-class _Loaded:
-    # transformers' own annotations are too loose for strict mypy: kept as Any.
-    model: Any
-    tokenizer: Any
-    device: str
-    lock: threading.Lock
-    ll_tokenizer: Any = field(default=None)
-    """llguidance's tokenizer, made on the first constrained call (it takes about 1 s)."""
-
-
-_MODELS: dict[tuple[str, str], _Loaded] = {}
-_MODELS_LOCK = threading.Lock()
-
-
-def _load(path: str, device: str) -> _Loaded:
-    directory = Path(path).expanduser()
-    if not (directory / "config.json").is_file():
-        raise HfModelError(
-            f"hf:{path} is not a Hugging Face model directory (no config.json); "
-            "pass a directory written by `workforce-graph train` or save_pretrained"
-        )
-    with _MODELS_LOCK:
-        try:
-            import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-        except ImportError as exc:
-            raise HfModelError(f"hf: models need transformers and torch: {INSTALL_HINT}") from exc
-        resolved = device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-        key = (str(directory.resolve()), resolved)
-        if key in _MODELS:
-            return _MODELS[key]
-        dtype = torch.bfloat16 if resolved == "cuda" else torch.float32
-        try:
-            tokenizer: Any = AutoTokenizer.from_pretrained(key[0])
-            model: Any = AutoModelForCausalLM.from_pretrained(key[0], dtype=dtype)
-            model = model.to(resolved)
-        except (OSError, ValueError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise HfModelError(f"cannot load hf:{path}: {first}") from exc
-        model.eval()
-        _MODELS[key] = _Loaded(model, tokenizer, resolved, threading.Lock())
-        return _MODELS[key]
-
-
-def release_models() -> int:
-    """Forget every loaded model and free its memory (a GPU's too); how many there were.
-
-    A chat model built earlier keeps its own reference until it is dropped itself. The
-    on-policy loop loads a new planner every iteration; without this each stays loaded.
-    """
-    import gc
-
-    with _MODELS_LOCK:
-        count = len(_MODELS)
-        _MODELS.clear()
-    gc.collect()
-    try:
-        import torch
-    except ImportError:
-        return count
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    return count
 
 
 class ChatTransformers(BaseChatModel):
@@ -156,7 +88,7 @@ class ChatTransformers(BaseChatModel):
     runs_in_process: ClassVar[bool] = True
     """No server: the per-call timeout does not apply (see ``models.call_timeout``)."""
 
-    _loaded: _Loaded = PrivateAttr()
+    _loaded: LoadedModel = PrivateAttr()
 
     @model_validator(mode="after")
     def _load_model(self) -> ChatTransformers:
@@ -167,7 +99,7 @@ class ChatTransformers(BaseChatModel):
                 raise HfModelError(
                     f"hf: constrained decoding needs llguidance: {GRAMMAR_HINT}"
                 ) from exc
-        self._loaded = _load(self.model_path, self.device)
+        self._loaded = load_model(self.model_path, self.device)
         if self.constrained and not getattr(self._loaded.tokenizer, "is_fast", False):
             raise HfModelError(
                 f"hf:{self.model_path}: constrained decoding needs a fast tokenizer "
