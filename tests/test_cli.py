@@ -716,3 +716,23 @@ def test_unanswered_plan_review_pauses_and_resume_asks_again(cli_env: dict[str, 
         assert json.loads(done.stdout)["answer"] == "Reviewed answer."
         assert len(fake.calls("planner")) == 1  # the paused plan was reviewed, not remade
         assert [c["subtask_id"] for c in fake.calls("worker")] == ["p1"]
+
+
+@pytest.mark.parametrize("args", [["plugins", "--json"], ["plan", "--schema"]])
+def test_output_whose_reader_went_away_ends_quietly(args: list[str], tmp_path: Path) -> None:
+    read, write = os.pipe()
+    os.close(read)  # as `... | head` once head has exited: every write fails with EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "workforce_graph.cli", *args],
+            env={**os.environ, "WORKFORCE_GRAPH_DB": str(tmp_path / "runs.sqlite")},
+            stdin=subprocess.DEVNULL,
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=CLI_TIMEOUT_S,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 141
+    assert done.stderr == ""  # no 'BrokenPipeError', no 'Exception ignored'

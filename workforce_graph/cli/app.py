@@ -15,7 +15,12 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     import click  # type: ignore[no-redef]
 
 from workforce_graph.cli.answer_stream import check_tokens_option
-from workforce_graph.cli.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_USAGE
+from workforce_graph.cli.errors import (
+    EXIT_CODES_HELP,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    output_closed,
+)
 from workforce_graph.cli.evaluate import eval_command
 from workforce_graph.cli.execute import resume_run, start_run
 from workforce_graph.cli.export import export_command
@@ -330,6 +335,8 @@ def main(argv: list[str] | None = None) -> None:
         code = EXIT_USAGE
     except typer.Abort:
         code = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        code = output_closed()
     except click.exceptions.ClickException as exc:
         print_error(exc.format_message())
         code = exc.exit_code

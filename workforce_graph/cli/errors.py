@@ -11,6 +11,7 @@ from workforce_graph.persistence import PersistenceError
 
 __all__ = [
     "EXIT_ANSWERED",
+    "EXIT_CLOSED_PIPE",
     "EXIT_CODES_HELP",
     "EXIT_INCOMPLETE",
     "EXIT_INTERRUPTED",
@@ -18,12 +19,15 @@ __all__ = [
     "CliError",
     "check_reachable",
     "explain",
+    "output_closed",
 ]
 
 EXIT_ANSWERED = 0
 EXIT_INCOMPLETE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_CLOSED_PIPE = 141
+"""The reader of the output went away (``... | head``), as a process killed by SIGPIPE."""
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 answered (a plan-fallback answer too, and it says so); 1 answered but "
@@ -33,7 +37,7 @@ EXIT_CODES_HELP = (
     "or 5xx, unreadable file, unusable --db); "
     "130 interrupted (Ctrl-C, or no reply to a plan review), 143 stopped by SIGTERM: "
     "resume with "
-    "'workforce-graph resume THREAD'."
+    "'workforce-graph resume THREAD'; 141 the output's reader went away (a closed pipe)."
 )
 
 
@@ -145,3 +149,22 @@ def check_reachable(base_url: str, *, timeout_s: float = 3.0) -> None:
             f"cannot reach the model server at {base_url}: {reason} (check --base-url and that "
             "the server is running)"
         ) from exc
+
+
+def output_closed() -> int:
+    """Stop writing to a standard output whose reader went away; the exit code.
+
+    What is still buffered for it would fail again when the interpreter flushes it at
+    exit (``Exception ignored ... BrokenPipeError``): the output now goes nowhere.
+    """
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (a captured stream)
+        pass
+    finally:
+        os.close(devnull)
+    return EXIT_CLOSED_PIPE

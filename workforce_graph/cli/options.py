@@ -17,7 +17,13 @@ from typing import Annotated, Any, TypeVar, cast
 
 import typer
 
-from workforce_graph.cli.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, CliError, explain
+from workforce_graph.cli.errors import (
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    CliError,
+    explain,
+    output_closed,
+)
 from workforce_graph.cli.summary import OutputMode
 from workforce_graph.settings import check_setting, setting_fields
 from workforce_graph.topologies import DEFAULT_TOPOLOGY, MODEL_ROLES, TOPOLOGIES, Role
@@ -271,6 +277,8 @@ def guard(debug: bool, action: Callable[[], int], *, base_url: str | None = None
         code = action()
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        code = output_closed()  # `... | head`: nothing to say, no one to say it to
     except Exception as raised:
         exc = _root_cause(raised)
         if debug:
