@@ -14,18 +14,25 @@ import pytest
 pytestmark = pytest.mark.timeout(1200)
 
 
-def test_two_processes_train_one_model_and_write_it_once(tmp_path: Path, base: Path) -> None:
+ROWS = {
+    "sft": lambda i: {"prompt": f"q{i}", "completion": f"a{i}"},
+    "dpo": lambda i: {"prompt": f"q{i}", "chosen": f"good {i}", "rejected": f"bad {i}"},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ROWS))
+def test_two_processes_train_one_model_and_write_it_once(
+    kind: str, tmp_path: Path, base: Path
+) -> None:
     rows = tmp_path / "rows.jsonl"
-    rows.write_text(
-        "".join(json.dumps({"prompt": f"q{i}", "completion": f"a{i}"}) + "\n" for i in range(8))
-    )
+    rows.write_text("".join(json.dumps(ROWS[kind](i)) + "\n" for i in range(8)))
     out = tmp_path / "model"
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)}
     done = subprocess.run(
         [
             *(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node"),
-            *("2", "-m", "workforce_graph.cli", "train", "sft", "--data", str(rows)),
+            *("2", "-m", "workforce_graph.cli", "train", kind, "--data", str(rows)),
             *("--base", str(base), "--out", str(out), "--max-steps", "2", "--batch-size", "2"),
             *("--grad-accum", "1", "--device", "cpu", "--json"),
         ],
@@ -35,8 +42,8 @@ def test_two_processes_train_one_model_and_write_it_once(tmp_path: Path, base: P
         timeout=1100,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    summaries = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    assert len(summaries) == 1, done.stdout  # one process prints
+    summaries = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    assert len(summaries) == 1, done.stdout  # one process prints, and only its summary
     summary = summaries[0]
     # Two processes of two rows each per update: two updates cover all eight rows.
     assert (summary["steps"], summary["rows_seen"]) == (2, 8)
