@@ -187,7 +187,8 @@ async def _until_unreachable(url: str) -> str:
     while True:
         # Polling a condition: the client gives no signal for a dropped stream.
         await anyio.sleep(HTTP_WATCH_S)
-        gone = await anyio.to_thread.run_sync(unreachable, url)
+        # Abandoned when the call ends first: a finished call does not wait for a probe.
+        gone = await anyio.to_thread.run_sync(unreachable, url, abandon_on_cancel=True)
         failed_in_a_row = failed_in_a_row + 1 if gone else 0
         if gone and failed_in_a_row >= 2:
             return gone
