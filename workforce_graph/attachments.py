@@ -21,6 +21,8 @@ from workforce_graph.workers import WorkerSpec
 __all__ = [
     "ATTACHMENTS_ID",
     "FILE_CAPABILITIES",
+    "UnreadableAttachment",
+    "attachment_path",
     "reads_attachments",
     "refers_to_attachments",
     "unreadable_attachments",
@@ -30,6 +32,26 @@ FILE_CAPABILITIES = frozenset({"file_reading", "document_reading"})
 """Capability tags that mean the worker reads attached files, like ``reads_attachments``."""
 ATTACHMENTS_ID = "attachments"
 """The ``failed`` entry's id when attached files could not be read."""
+
+
+class UnreadableAttachment(ValueError):
+    """A file given as an attachment cannot be read; the message says why."""
+
+
+def attachment_path(path: Path) -> str:
+    """The absolute path of an attached file, checked to be a file that can be read.
+
+    Raises:
+        UnreadableAttachment: ``is a directory, not a file`` or ``cannot read it (...)``.
+    """
+    try:
+        if path.is_dir():
+            raise UnreadableAttachment("is a directory, not a file")
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise UnreadableAttachment(f"cannot read it ({exc.strerror or exc})") from exc
+    return str(path.resolve())
 
 
 def unreadable_attachments(registry: WorkerRegistry, attachments: Sequence[str]) -> str | None:

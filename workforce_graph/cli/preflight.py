@@ -12,7 +12,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from workforce_graph.attachments import unreadable_attachments
+from workforce_graph.attachments import (
+    UnreadableAttachment,
+    attachment_path,
+    unreadable_attachments,
+)
 from workforce_graph.cli.errors import CliError, check_reachable
 from workforce_graph.models.preflight import check_served_models
 from workforce_graph.plugins import collect_workers
@@ -49,11 +53,7 @@ def read_attachments(files: Sequence[Path]) -> list[str]:
     paths = []
     for path in files:
         try:
-            if path.is_dir():
-                raise CliError(f"--file {path}: is a directory, not a file")
-            with path.open("rb"):
-                pass
-        except OSError as exc:
-            raise CliError(f"--file {path}: cannot read it ({exc.strerror or exc})") from exc
-        paths.append(str(path.resolve()))
+            paths.append(attachment_path(path))
+        except UnreadableAttachment as exc:
+            raise CliError(f"--file {path}: {exc}") from exc
     return paths

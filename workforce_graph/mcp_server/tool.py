@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from workforce_graph.attachments import UnreadableAttachment, attachment_path
 from workforce_graph.bounds import RequestTooLong, check_request
 from workforce_graph.topologies import DEFAULT_TOPOLOGY, TOPOLOGIES
 
@@ -124,15 +125,10 @@ def _attachment(value: str) -> str:
             f"attachment {value!r}: only files can be attached, not URLs; download it and "
             "attach its path, or put the URL in the task"
         )
-    path = Path(value).expanduser()
     try:
-        if path.is_dir():
-            raise RequestError(f"attachment {value!r}: is a directory, not a file")
-        with path.open("rb"):
-            pass
-    except OSError as exc:
-        raise RequestError(f"attachment {value!r}: cannot read it ({exc.strerror or exc})") from exc
-    return str(path.resolve())
+        return attachment_path(Path(value).expanduser())
+    except UnreadableAttachment as exc:
+        raise RequestError(f"attachment {value!r}: {exc}") from exc
 
 
 def _text(arguments: Mapping[str, Any], name: str) -> str | None:
