@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
@@ -24,17 +21,8 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import spec
-from tests.fake_openai import FakeHTTPError, FakeOpenAI
-from tests.test_studio import (
-    OFFLINE_ENV,
-    PLAN,
-    REMOVED_ENV,
-    REPO,
-    Studio,
-    free_port,
-    stop,
-    wait_until_ready,
-)
+from tests.fake_openai import FakeHTTPError
+from tests.test_studio import PLAN, Studio, langgraph_dev
 from workforce_graph.graph import build_workforce_graph
 from workforce_graph.models import ModelConfigError
 from workforce_graph.server_protocols import IncompleteAnswer, RunFailed, for_protocols
@@ -46,32 +34,8 @@ ANSWER = "Hello from the served graph."
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
     log = tmp_path_factory.mktemp("served") / "langgraph-dev.log"
-    port = free_port()
-    with FakeOpenAI(plan=PLAN, answer=ANSWER) as fake:
-        env = {k: v for k, v in os.environ.items() if k not in REMOVED_ENV}
-        env.update(
-            OFFLINE_ENV,
-            WORKFORCE_GRAPH_MODEL="fake-model",
-            WORKFORCE_GRAPH_BASE_URL=fake.base_url,
-            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-        )
-        command = [sys.executable, "-m", "langgraph_cli", "dev", "--no-browser", "--no-reload"]
-        command += ["--port", str(port), "--host", "127.0.0.1"]
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                command,
-                cwd=REPO,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_until_ready(proc, url, log)
-            yield Studio(url=url, fake=fake)
-        finally:
-            stop(proc)
+    with langgraph_dev(log, ANSWER) as studio:
+        yield studio
 
 
 def served_graph(model: ScriptedChatModel, **options: Any) -> Any:

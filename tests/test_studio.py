@@ -7,6 +7,7 @@ version check that could reach the network switched off.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -110,13 +111,12 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
-    config = json.loads((REPO / "langgraph.json").read_text())
-    assert "env" not in config or (REPO / config["env"]).exists()
-    log = tmp_path_factory.mktemp("studio") / "langgraph-dev.log"
+@contextlib.contextmanager
+def langgraph_dev(log: Path, answer: str) -> Iterator[Studio]:
+    """``langgraph dev`` on this repository's ``langgraph.json`` and a free port, its
+    models pointed at a fake OpenAI server answering ``answer``; stopped on leaving."""
     port = free_port()
-    with FakeOpenAI(plan=PLAN, answer="Hello from the studio graph.") as fake:
+    with FakeOpenAI(plan=PLAN, answer=answer) as fake:
         env = {k: v for k, v in os.environ.items() if k not in REMOVED_ENV}
         env.update(
             OFFLINE_ENV,
@@ -141,6 +141,15 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
             yield Studio(url=url, fake=fake)
         finally:
             stop(proc)
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
+    config = json.loads((REPO / "langgraph.json").read_text())
+    assert "env" not in config or (REPO / config["env"]).exists()
+    log = tmp_path_factory.mktemp("studio") / "langgraph-dev.log"
+    with langgraph_dev(log, "Hello from the studio graph.") as studio:
+        yield studio
 
 
 async def test_studio_lists_both_graphs_with_their_context_options(studio: Studio) -> None:
