@@ -16,11 +16,11 @@ import psutil
 import pytest
 
 from tests.conftest import spec
+from tests.test_training_loop import UPDATE as CPU_UPDATE
 from workforce_graph.evaluation.datasets.base import EvalDataset, EvalTask
 from workforce_graph.evaluation.runner import read_rows
 from workforce_graph.evaluation.scorer import GAIA_ANSWER_FORMAT
 from workforce_graph.testing import ScriptedChatModel
-from workforce_graph.training.flow_grpo import FLOW_GRPO_DEFAULTS
 from workforce_graph.training.flow_loop import FlowGrpoLoop, run_flow_grpo_loop
 from workforce_graph.trajectory.format import read_trajectories
 
@@ -64,16 +64,7 @@ def test_the_loop_serves_each_version_on_llama_cpp_server_and_records_its_logpro
         graph_options={"max_plan_attempts": 1},
         rollout_server="llama-cpp",
     )
-    options = replace(
-        FLOW_GRPO_DEFAULTS,
-        device="cpu",
-        batch_size=2,
-        grad_accum=1,
-        max_length=1024,
-        save_steps=0,
-        progress=False,
-        max_steps=1,
-    )
+    options = replace(CPU_UPDATE, max_steps=1)
     reports = asyncio.run(
         run_flow_grpo_loop(DATASET, base=str(base), out=tmp_path, loop=loop, options=options)
     )

@@ -18,11 +18,11 @@ import pytest
 
 from tests.conftest import spec
 from tests.fake_rollout_server import LOGPROB, FakeRolloutServer
+from tests.test_training_loop import UPDATE as CPU_UPDATE
 from workforce_graph.evaluation.datasets.base import EvalDataset, EvalTask
 from workforce_graph.evaluation.runner import read_rows
 from workforce_graph.evaluation.scorer import GAIA_ANSWER_FORMAT
 from workforce_graph.testing import ScriptedChatModel
-from workforce_graph.training.flow_grpo import FLOW_GRPO_DEFAULTS
 from workforce_graph.training.flow_loop import FlowGrpoLoop, run_flow_grpo_loop
 from workforce_graph.training.served_policy import (
     PolicyVersionError,
@@ -46,16 +46,7 @@ STEP = {
     "sub_goal": "Add the numbers.",
     "worker": "reasoning",
 }
-UPDATE = replace(
-    FLOW_GRPO_DEFAULTS,
-    device="cpu",
-    batch_size=2,
-    grad_accum=1,
-    max_length=1024,
-    save_steps=0,
-    progress=False,
-    max_steps=1,
-)
+UPDATE = replace(CPU_UPDATE, max_steps=1)
 LORA = replace(UPDATE, lora=True)
 
 
