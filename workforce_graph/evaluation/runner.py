@@ -42,7 +42,7 @@ from workforce_graph.evaluation.scorer import extract_final_answer
 from workforce_graph.evaluation.unit import UnitRun, UnitSpec, run_unit
 from workforce_graph.folders import output_folder
 from workforce_graph.past_runs import score_records
-from workforce_graph.persistence import open_run_store
+from workforce_graph.persistence import RunStore, open_run_store
 from workforce_graph.trajectory.format import Outcome, Trajectory, append_trajectory
 
 __all__ = [
@@ -305,57 +305,50 @@ class Evaluation:
     async def run(self) -> dict[str, Any]:
         """Run what is not done yet; return the summary over every task."""
         rows, pending = self.open()
-        by_id = self._tasks_by_id()
-        if self.executor == "ray":
-            if not self.db or not self.db.startswith(("postgresql://", "postgres://")):
-                raise EvalError(
-                    "--executor ray needs --db postgresql://... (a shared checkpointer)"
-                )
-            rows.extend(await self._run_on_ray(pending, by_id))
-        else:
-            rows.extend(await self._run_local(pending))
+        ray = self.executor == "ray"
+        if ray and (not self.db or not self.db.startswith(("postgresql://", "postgres://"))):
+            raise EvalError("--executor ray needs --db postgresql://... (a shared checkpointer)")
+        # Opened before any run: on Ray the tables are set up before the workers open the
+        # database too.
+        async with open_run_store(self.db or "memory") as opened:
+            if self.graph.memory:
+                questions = [t.question for t in self.tasks]
+                self.memory = await memory_at_start(opened.store, questions)
+            if ray:
+                rows.extend(await self._run_on_ray(pending, opened.store))
+            else:
+                rows.extend(await self._run_local(pending, opened))
         return self.summary(rows)
 
-    async def _run_on_ray(
-        self, pending: list[UnitSpec], by_id: dict[str, EvalTask]
-    ) -> list[dict[str, Any]]:
+    async def _run_on_ray(self, pending: list[UnitSpec], store: Any) -> list[dict[str, Any]]:
         from workforce_graph.evaluation.ray_executor import run_on_ray
 
-        # Opened here first: the tables are set up before the workers open the database.
-        async with open_run_store(self.db) as opened:
+        by_id = self._tasks_by_id()
+        loop = asyncio.get_running_loop()
+
+        def keep(run: UnitRun) -> dict[str, Any]:
+            # Called in the executor's thread, as each run arrives.
+            row = self._store(run, by_id)
             if self.graph.memory:
-                questions = [t.question for t in self.tasks]
-                self.memory = await memory_at_start(opened.store, questions)
-            loop = asyncio.get_running_loop()
+                scored = score_records(store, run.unit.thread_id, float(row["score"]))
+                asyncio.run_coroutine_threadsafe(scored, loop).result()
+            return row
 
-            def keep(run: UnitRun) -> dict[str, Any]:
-                # Called in the executor's thread, as each run arrives.
-                row = self._store(run, by_id)
-                if self.graph.memory:
-                    scored = score_records(opened.store, run.unit.thread_id, float(row["score"]))
-                    asyncio.run_coroutine_threadsafe(scored, loop).result()
-                return row
+        return await run_on_ray(self, pending, keep)
 
-            return await run_on_ray(self, pending, keep)
-
-    async def _run_local(self, pending: list[UnitSpec]) -> list[dict[str, Any]]:
+    async def _run_local(self, pending: list[UnitSpec], opened: RunStore) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         gate = asyncio.Semaphore(self.concurrency)
-        async with open_run_store(self.db or "memory") as opened:
-            saver = opened.checkpointer
-            built: dict[int, Any] = {}
-            if self.graph.memory:
-                questions = [t.question for t in self.tasks]
-                self.memory = await memory_at_start(opened.store, questions)
+        built: dict[int, Any] = {}
 
-            async def one(unit: UnitSpec) -> None:
-                async with gate:
-                    graph = self.graph_for(unit.sample, saver, built, opened.store)
-                    rows.append(await self.execute(unit, graph))
+        async def one(unit: UnitSpec) -> None:
+            async with gate:
+                graph = self.graph_for(unit.sample, opened.checkpointer, built, opened.store)
+                rows.append(await self.execute(unit, graph))
 
-            async with asyncio.TaskGroup() as group:
-                for unit in pending:
-                    group.create_task(one(unit))
+        async with asyncio.TaskGroup() as group:
+            for unit in pending:
+                group.create_task(one(unit))
         return rows
 
     def summary(self, rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
