@@ -4,9 +4,13 @@ headline, from the bundled model, side by side on tasks no training row contains
 1. Splits of the generated curriculum (``curriculum:SEED``, five families whose right
    worker differs: facts for the reasoning worker, products and expressions for the code
    worker, net present values for the finance plugin's worker, two-part requests whose
-   right plan is two parallel subtasks and a join): a training split from one seed and a
-   held-out split from another, with any shared question redrawn. Every training row is
-   checked against the held-out questions (the leakage guard) before it trains anything.
+   parts are added): a training split from one seed and a held-out split from another,
+   with any shared question redrawn. Every training row is checked against the held-out
+   questions (the leakage guard) before it trains anything. The workers are the exact
+   stand-ins of ``workforce_graph.evaluation.datasets.exact_workers`` (the installed
+   workers' cards, each doing its own kind of work exactly from what the planner wrote),
+   so a run's outcome is the planner's decision; ``--workers bundled`` runs the installed
+   workers on the bundled model instead, where no plan succeeds on four of the families.
 2. OWL's loop on the Workforce topology: every training question ``--samples`` times with
    the bundled model planning at ``--temperature`` (a different seed per sample; its
    plans are valid by construction, so the samples differ in their decisions, not in
@@ -53,9 +57,12 @@ from workforce_graph.exports.sft import sft_rows
 from workforce_graph.trajectory.format import Trajectory, read_trajectories
 
 TRAIN_SEED, HELD_OUT_SEED = 11, 22
-SETTINGS = {"max_replans": 0, "max_subtasks": 3, "max_tool_calls": 3}
-"""The same for every compared system: no replan, so a run is one plan's outcome; at most
-three subtasks (the two-part family's right plan) and three tool calls a subtask."""
+SETTINGS = {"max_replans": 0, "max_subtasks": 1, "max_tool_calls": 3, "verify_results": False}
+"""The same for every compared system: no replan, so a run is one plan's outcome; one
+subtask, so a run is one decision (the worker and what it is told: a second subtask the
+bundled model adds is nearly always filler that fails and sinks the run, measured 0 of 9
+rollouts with three allowed); no verifier call, since the exact workers are right
+whenever they answer."""
 REPLY_TOKENS = 192
 """Longest reply of the other roles (the bundled model's default is 512): a 135M worker
 that has not answered in 192 tokens will not, and its rambling is most of a run's time."""
@@ -65,7 +72,15 @@ planner prompt); the same for every compared system."""
 
 
 def curriculum_workers() -> list[Any]:
-    """The installed workers the curriculum needs (module-level: picklable)."""
+    """The curriculum's exact workers in place of the installed ones (module-level:
+    picklable); see ``workforce_graph.evaluation.datasets.exact_workers``."""
+    from workforce_graph.evaluation.datasets.exact_workers import exact_workers
+
+    return exact_workers(installed_workers())
+
+
+def installed_workers() -> list[Any]:
+    """The installed workers the curriculum needs, each run by the bundled model."""
     from workforce_graph.plugins import collect_workers
 
     registry = collect_workers()
@@ -89,7 +104,12 @@ def lean_local() -> Any:
     return local_chat_model(max_tokens=REPLY_TOKENS)
 
 
-def graph(topology: str, options: dict[str, Any]) -> GraphSpec:
+WORKER_SETS = {"exact": curriculum_workers, "bundled": installed_workers}
+"""``--workers``: the exact stand-ins (the default), or the installed workers each run
+by the bundled model (where no plan succeeds on four of the five families)."""
+
+
+def graph(topology: str, options: dict[str, Any], workers: str = "exact") -> GraphSpec:
     """Every compared system's graph but its planner: the same workers, other roles,
     prompts and settings."""
     return GraphSpec(
@@ -97,7 +117,7 @@ def graph(topology: str, options: dict[str, Any]) -> GraphSpec:
         model="local",
         options=options,
         model_factory=lean_local,
-        workers_factory=curriculum_workers,
+        workers_factory=WORKER_SETS[workers],
     )
 
 
@@ -108,6 +128,7 @@ class PlannerSampling(GraphSpec):
 
     temperature: float = 0.8
     seed: int = 1
+    workers: str = "exact"
 
     def describe(self) -> dict[str, Any]:
         described = super().describe()
@@ -116,13 +137,13 @@ class PlannerSampling(GraphSpec):
         }
         return described
 
-    def build(self, checkpointer: Any = None) -> Any:
+    def build(self, checkpointer: Any = None, store: Any = None) -> Any:
         from workforce_graph.models.local import local_chat_model
 
         planner = local_chat_model(temperature=self.temperature, seed=self.seed)
-        plain = graph(self.topology, self.options)
+        plain = graph(self.topology, self.options, self.workers)
         plain.role_models = {"planner": planner}  # type: ignore[dict-item]
-        return plain.build(checkpointer)
+        return plain.build(checkpointer, store)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -135,12 +156,24 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--temperature", type=float, default=1.0, help="rollout temperature")
     parser.add_argument("--sft-lr", type=float, default=2e-4, help="LoRA learning rate")
     parser.add_argument("--dpo-lr", type=float, default=5e-5)
-    parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--epochs", type=float, default=3.0, help="SFT epochs")
+    parser.add_argument(
+        "--dpo-epochs",
+        type=float,
+        help="default: --epochs (a DPO pass costs about three SFT passes on a CPU)",
+    )
     parser.add_argument("--flow-questions", type=int, help="per family (default 2, quick 1)")
     parser.add_argument("--flow-rollouts", type=int, default=4)
     parser.add_argument("--flow-iterations", type=int, help="default 3 (quick: 1)")
     parser.add_argument("--flow-lr", type=float, default=5e-5)
     parser.add_argument("--skip-flow", action="store_true", help="only OWL's loop")
+    parser.add_argument(
+        "--workers",
+        choices=sorted(WORKER_SETS),
+        default="exact",
+        help="exact: stand-ins that do their own kind of work exactly (default); "
+        "bundled: the installed workers run by the bundled model",
+    )
     parser.add_argument("--json", action="store_true", help="only the JSON line")
     return parser
 
@@ -188,7 +221,11 @@ async def owl_rollouts(args: argparse.Namespace, train: EvalDataset) -> list[Tra
     for sample, folder in enumerate(folders):
         note(f"OWL rollouts, sample {sample + 1} of {args.samples}")
         sampling = PlannerSampling(
-            model="local", options=SETTINGS, temperature=args.temperature, seed=sample + 1
+            model="local",
+            options=SETTINGS,
+            temperature=args.temperature,
+            seed=sample + 1,
+            workers=args.workers,
         )
         await Evaluation(dataset=train, graph=sampling, out_dir=folder).run()
     return list(read_trajectories(folders))
@@ -230,7 +267,8 @@ def train_owl(
         done = args.out / "owl" / "dpo"
         if not (done / "training.json").is_file():
             note(f"DPO on {len(dpo)} pairs")
-            options = TrainOptions(learning_rate=args.dpo_lr, epochs=args.epochs, **common)
+            epochs = args.dpo_epochs or args.epochs
+            options = TrainOptions(learning_rate=args.dpo_lr, epochs=epochs, **common)
             train_dpo(dpo, base=planner, out=done, options=options)
         planner = str(done)
         figures["dpo"] = json.loads((done / "training.json").read_text())
@@ -253,7 +291,7 @@ async def train_flow(
         model="local",
         graph_options=FLOW_SETTINGS,
         model_factory=lean_local,
-        workers_factory=curriculum_workers,
+        workers_factory=WORKER_SETS[args.workers],
     )
     options = TrainOptions(
         learning_rate=args.flow_lr,
@@ -304,7 +342,7 @@ async def compare(
     planners: dict[str, str],
     options: dict[str, Any],
 ) -> dict[str, Any]:
-    shared = graph(topology, options)
+    shared = graph(topology, options, args.workers)
     graphs = {
         label: replace(shared, role_models={"planner": name}) for label, name in planners.items()
     }
@@ -350,6 +388,24 @@ def table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def figure(summary: dict[str, Any]) -> str:
+    """The comparison as one picture: pass@1 per family and over all held-out tasks, one
+    bar per planner with its 95% Wilson interval (an inline-able SVG)."""
+    from workforce_graph.evaluation.report import pass_bar, svg_bars
+
+    sides = summary["planners"]
+    groups = [
+        (family, [pass_bar(side["by_family"].get(family, {})) for side in sides.values()])
+        for family in summary["families"]
+    ]
+    groups.append(("all", [pass_bar(side) for side in sides.values()]))
+    return svg_bars(
+        groups,
+        list(sides),
+        title=f"held-out pass@1, {summary['topology']} topology, {summary['total']} tasks",
+    )
+
+
 PLANNER_FIGURES = ("first_plan_valid", "right_worker", "plan_size", "planner_tokens_per_run")
 
 
@@ -376,6 +432,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     planners["owl"] = gguf(owl_dir, args.out / "gguf" / "owl.gguf")
     workforce = await compare(args, held_out, "workforce", planners, SETTINGS)
     print(table(workforce), file=sys.stderr)
+    (args.out / "learning_gain_workforce.svg").write_text(figure(workforce))
     result["workforce"] = workforce
     line: dict[str, Any] = {
         "held_out_tasks": len(held_out.tasks),
@@ -395,6 +452,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         flow_planners["flowgrpo"] = gguf(flow_dir, args.out / "gguf" / "flowgrpo.gguf")
         flow = await compare(args, held_out, "flow", flow_planners, FLOW_SETTINGS)
         print(table(flow), file=sys.stderr)
+        (args.out / "learning_gain_flow.svg").write_text(figure(flow))
         result["flow"] = flow
         line.update(
             base_flow_pass1=flow["planners"]["base"]["pass@1"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -98,6 +99,15 @@ def eval_command(
             show_default=False,
         ),
     ] = None,
+    exact_workers: Annotated[
+        bool,
+        typer.Option(
+            "--exact-workers",
+            help="With curriculum:SEED: exact stand-ins of the code, reasoning and finance "
+            "workers (the same cards, each doing its own kind of work exactly from what "
+            "the planner wrote), so the outcome is the planner's decision.",
+        ),
+    ] = False,
     blocklist: Annotated[
         list[str] | None,
         typer.Option(
@@ -175,9 +185,9 @@ def eval_command(
         )
         from workforce_graph.models import ModelSet, resolve_model
         from workforce_graph.topologies import TOPOLOGIES
-        from workforce_graph.trajectory.replay import ReplayedWorkers
 
         planners = compared_planners(compare, planner_model, executor)
+        workers_factory = chosen_workers(dataset, replay, exact_workers)
         if planners and settings.get("memory"):
             raise CliError(
                 "--memory cannot be combined with --compare: each side would learn from "
@@ -207,7 +217,7 @@ def eval_command(
             role_models=own_role_models,
             base_url=base_url,
             options=options,
-            workers_factory=ReplayedWorkers([str(p) for p in replay]) if replay else None,
+            workers_factory=workers_factory,
             temperature=temperature,
             seed=seed,
         )
@@ -333,3 +343,31 @@ def eval_command(
         return 0
 
     guard(debug, action, base_url=base_url)
+
+
+def chosen_workers(
+    dataset: str, replay: list[Path] | None, exact: bool
+) -> Callable[[], Any] | None:
+    """The workers factory the options ask for: tools replayed from recorded runs, the
+    curriculum's exact workers, or ``None`` (the installed workers)."""
+    if exact:
+        from workforce_graph.evaluation.datasets.exact_workers import ExactWorkers
+
+        if replay:
+            raise CliError("--exact-workers and --replay cannot be combined: choose one")
+        if not dataset.startswith("curriculum:"):
+            raise CliError(
+                f"--exact-workers works with the generated curriculum (curriculum:SEED), "
+                f"not {dataset}: its workers know only the curriculum's kinds of task"
+            )
+        factory = ExactWorkers()
+        try:
+            factory()
+        except ValueError as exc:
+            raise CliError(str(exc)) from exc
+        return factory
+    if replay:
+        from workforce_graph.trajectory.replay import ReplayedWorkers
+
+        return ReplayedWorkers([str(p) for p in replay])
+    return None

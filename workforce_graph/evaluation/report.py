@@ -30,6 +30,7 @@ from workforce_graph.evaluation.report_tables import (
 __all__ = [
     "RUN_PAGES",
     "Bar",
+    "pass_bar",
     "print_comparison",
     "print_report",
     "svg_bars",
@@ -123,7 +124,9 @@ def svg_bars(
     return "".join(parts)
 
 
-def _bar(values: Mapping[str, Any]) -> Bar:
+def pass_bar(values: Mapping[str, Any]) -> Bar:
+    """A summary's pass@1 and its 95% interval as one bar (the rate alone where the
+    summary has no interval)."""
     rate = float(values.get("pass@1", 0.0))
     low, high = values.get("pass@1_ci95") or (rate, rate)
     return Bar(rate, float(low), float(high))
@@ -233,7 +236,7 @@ def write_html(
             f"{html.escape(str(summary.get('seed')))} (+ sample number)"
         )
     chart = svg_bars(
-        [(name, [_bar(v)]) for name, v in summary["by_level"].items()],
+        [(name, [pass_bar(v)]) for name, v in summary["by_level"].items()],
         ["pass@1"],
         title="pass@1 by level or family, with 95% Wilson intervals",
     )
@@ -299,13 +302,13 @@ def write_comparison_html(summary: Mapping[str, Any], path: Path) -> None:
     labels = list(planners)
     legend = [f"{label} ({side['planner']})" for label, side in planners.items()]
     overall = svg_bars(
-        [("all tasks", [_bar(side) for side in planners.values()])],
+        [("all tasks", [pass_bar(side) for side in planners.values()])],
         legend,
         title="pass@1 per planner, with 95% Wilson intervals",
     )
     by_family = svg_bars(
         [
-            (family, [_bar(side["by_family"].get(family, {})) for side in planners.values()])
+            (family, [pass_bar(side["by_family"].get(family, {})) for side in planners.values()])
             for family in summary["families"]
         ],
         legend,

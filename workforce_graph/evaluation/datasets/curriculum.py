@@ -44,7 +44,7 @@ NEEDED_CAPABILITIES: dict[str, tuple[str, ...]] = {
 }
 """The capability tags of the right worker for each family (any one of them counts)."""
 
-_FACTS = (
+FACTS = (
     ("What is the capital of France?", "Paris"),
     ("What is the capital of Italy?", "Rome"),
     ("What is the capital of Japan?", "Tokyo"),
@@ -104,7 +104,7 @@ def score_curriculum(task: EvalTask, extracted: str) -> float:
 
 
 def _fact(rng: random.Random) -> tuple[str, str, dict[str, object]]:
-    question, answer = rng.choice(_FACTS)
+    question, answer = rng.choice(FACTS)
     return question, answer, {}
 
 
