@@ -9,14 +9,17 @@ headline, from the bundled model, side by side on tasks no training row contains
    questions (the leakage guard) before it trains anything. The workers are the exact
    stand-ins of ``workforce_graph.evaluation.datasets.exact_workers`` (the installed
    workers' cards, each doing its own kind of work exactly from what the planner wrote),
-   so a run's outcome is the planner's decision; ``--workers bundled`` runs the installed
-   workers on the bundled model instead, where no plan succeeds on four of the families.
-2. OWL's loop on the Workforce topology: every training question ``--samples`` times with
-   the bundled model planning at ``--temperature`` (a different seed per sample; its
-   plans are valid by construction, so the samples differ in their decisions, not in
-   their syntax) and every other role greedy; SFT on the planner decisions of the runs
-   that scored (rejection sampling), then DPO on pairs of a scored and an unscored
-   decision for the same prompt.
+   and the generator is the exact one of ``exact_generator`` (the answer is the workers'
+   results), so a run's outcome is the planner's decision; ``--workers bundled`` runs
+   the installed workers on the bundled model instead, where no plan succeeds on four of
+   the families.
+2. OWL's loop on the Workforce topology: every training question ``--min-samples``
+   times, then again up to ``--samples`` times while it has no scored run, with the
+   bundled model planning at ``--temperature`` (a different seed per sample; its plans
+   are valid by construction, so the samples differ in their decisions, not in their
+   syntax) and every other role greedy; SFT on the planner decisions of the runs that
+   scored (rejection sampling), then DPO on pairs of a scored and an unscored decision
+   for the same prompt (at most ``--pairs-per-prompt`` from one prompt).
 3. Flow-GRPO on the flow topology, on-policy: ``--flow-iterations`` iterations of
    ``--flow-rollouts`` rollouts per question with the current planner decoding under
    the decision schema while the trainer scores the sampled tokens under its own policy
@@ -24,7 +27,8 @@ headline, from the bundled model, side by side on tasks no training row contains
 4. Every planner (the base made trainable, the OWL planner, the Flow-GRPO planner) goes
    through the same GGUF export and runs on the local runtime under the same grammar, so
    the compared systems differ only in the planner's weights: the same workers, prompts,
-   other roles (the bundled model, greedy), settings and seeds. Base against OWL on the
+   other roles (the exact generator, the bundled model greedy for the rest), settings
+   and seeds. Base against OWL on the
    Workforce topology, base against Flow-GRPO on the flow topology, interleaved, on every
    held-out task (``workforce_graph.evaluation.compare``).
 
@@ -43,12 +47,14 @@ import asyncio
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from workforce_graph.evaluation.compare import Comparison
 from workforce_graph.evaluation.datasets import EvalDataset, load_curriculum
+from workforce_graph.evaluation.datasets.exact_workers import ExactWorkers
 from workforce_graph.evaluation.graphs import GraphSpec
 from workforce_graph.evaluation.leakage import leaked_questions
 from workforce_graph.evaluation.runner import Evaluation
@@ -69,14 +75,6 @@ that has not answered in 192 tokens will not, and its rambling is most of a run'
 WORKERS = ("code", "reasoning", "finance")
 """The workers the curriculum needs (the documents worker would only lengthen every
 planner prompt); the same for every compared system."""
-
-
-def curriculum_workers() -> list[Any]:
-    """The curriculum's exact workers in place of the installed ones (module-level:
-    picklable); see ``workforce_graph.evaluation.datasets.exact_workers``."""
-    from workforce_graph.evaluation.datasets.exact_workers import exact_workers
-
-    return exact_workers(installed_workers())
 
 
 def installed_workers() -> list[Any]:
@@ -104,7 +102,10 @@ def lean_local() -> Any:
     return local_chat_model(max_tokens=REPLY_TOKENS)
 
 
-WORKER_SETS = {"exact": curriculum_workers, "bundled": installed_workers}
+WORKER_SETS: dict[str, Callable[[], list[Any]]] = {
+    "exact": ExactWorkers(),
+    "bundled": installed_workers,
+}
 """``--workers``: the exact stand-ins (the default), or the installed workers each run
 by the bundled model (where no plan succeeds on four of the five families)."""
 
@@ -112,7 +113,7 @@ by the bundled model (where no plan succeeds on four of the five families)."""
 def graph(topology: str, options: dict[str, Any], workers: str = "exact") -> GraphSpec:
     """Every compared system's graph but its planner: the same workers, other roles,
     prompts and settings."""
-    return GraphSpec(
+    return CurriculumGraph(
         topology=topology,
         model="local",
         options=options,
@@ -122,9 +123,31 @@ def graph(topology: str, options: dict[str, Any], workers: str = "exact") -> Gra
 
 
 @dataclass
-class PlannerSampling(GraphSpec):
+class CurriculumGraph(GraphSpec):
+    """The graph with the exact generator on the Workforce topology
+    (``workforce_graph.evaluation.datasets.exact_generator``: the answer is the workers'
+    results, so a run's score is its plan's outcome, not the bundled generator's luck at
+    copying a number); the flow topology keeps the bundled model's generator."""
+
+    def describe(self) -> dict[str, Any]:
+        described = super().describe()
+        if self.topology == "workforce":
+            described["role_models"] = {**described["role_models"], "generator": "exact"}
+        return described
+
+    def build(self, checkpointer: Any = None, store: Any = None) -> Any:
+        from workforce_graph.evaluation.datasets.exact_generator import ResultsAnswer
+
+        plain = GraphSpec(**{f.name: getattr(self, f.name) for f in fields(GraphSpec)})
+        if self.topology == "workforce":
+            plain.role_models = {**self.role_models, "generator": ResultsAnswer()}  # type: ignore[dict-item]
+        return plain.build(checkpointer, store)
+
+
+@dataclass
+class PlannerSampling(CurriculumGraph):
     """The graph with the bundled model planning at a temperature with a seed; every
-    other role keeps the bundled model, greedy."""
+    other role as in :class:`CurriculumGraph`, greedy."""
 
     temperature: float = 0.8
     seed: int = 1
@@ -133,7 +156,8 @@ class PlannerSampling(GraphSpec):
     def describe(self) -> dict[str, Any]:
         described = super().describe()
         described["role_models"] = {
-            "planner": f"local?temperature={self.temperature}&seed={self.seed}"
+            **described["role_models"],
+            "planner": f"local?temperature={self.temperature}&seed={self.seed}",
         }
         return described
 
@@ -152,7 +176,19 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="fewer tasks (about 15 min)")
     parser.add_argument("--train-per-family", type=int, help="default 6 (quick: 2)")
     parser.add_argument("--held-out-per-family", type=int, help="default 12 (quick: 3)")
-    parser.add_argument("--samples", type=int, default=4, help="OWL rollouts per question (n)")
+    parser.add_argument("--samples", type=int, default=6, help="most OWL rollouts per question (n)")
+    parser.add_argument(
+        "--min-samples",
+        type=int,
+        default=2,
+        help="OWL rollouts of every question; the rest only for questions still unsolved",
+    )
+    parser.add_argument(
+        "--pairs-per-prompt",
+        type=int,
+        default=2,
+        help="most DPO pairs from one prompt (a DPO pass costs about three SFT passes)",
+    )
     parser.add_argument("--temperature", type=float, default=1.0, help="rollout temperature")
     parser.add_argument("--sft-lr", type=float, default=2e-4, help="LoRA learning rate")
     parser.add_argument("--dpo-lr", type=float, default=5e-5)
@@ -217,9 +253,18 @@ def note(text: str) -> None:
 
 
 async def owl_rollouts(args: argparse.Namespace, train: EvalDataset) -> list[Trajectory]:
-    folders = [args.out / "owl" / f"rollouts-{sample}" for sample in range(args.samples)]
-    for sample, folder in enumerate(folders):
-        note(f"OWL rollouts, sample {sample + 1} of {args.samples}")
+    """Every training question ``--min-samples`` times, then again (up to ``--samples``
+    times in all) only while it has no scored run: rejection sampling spends its runs
+    where a right decision is still missing, not on questions already solved."""
+    folders: list[Path] = []
+    for sample in range(args.samples):
+        tasks = train.tasks
+        if sample >= args.min_samples:
+            solved = {r["task_id"] for r in results(folders) if r.get("score") == 1.0}
+            tasks = [t for t in train.tasks if t.task_id not in solved]
+        if not tasks:
+            break
+        note(f"OWL rollouts, sample {sample + 1} of at most {args.samples}: {len(tasks)} questions")
         sampling = PlannerSampling(
             model="local",
             options=SETTINGS,
@@ -227,8 +272,19 @@ async def owl_rollouts(args: argparse.Namespace, train: EvalDataset) -> list[Tra
             seed=sample + 1,
             workers=args.workers,
         )
-        await Evaluation(dataset=train, graph=sampling, out_dir=folder).run()
+        folder = args.out / "owl" / f"rollouts-{sample}"
+        await Evaluation(dataset=replace(train, tasks=tasks), graph=sampling, out_dir=folder).run()
+        folders.append(folder)
     return list(read_trajectories(folders))
+
+
+def results(folders: list[Path]) -> list[dict[str, Any]]:
+    return [
+        json.loads(line)
+        for folder in folders
+        for line in (folder / "results.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
 
 
 def unique(rows: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
@@ -244,13 +300,28 @@ def unique(rows: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
     return kept
 
 
+def at_most(rows: list[dict[str, Any]], per_prompt: int) -> list[dict[str, Any]]:
+    """At most ``per_prompt`` rows with the same prompt, the first ones kept."""
+    counts: dict[str, int] = {}
+    kept = []
+    for row in rows:
+        key = json.dumps(row["prompt"], sort_keys=True)
+        counts[key] = counts.get(key, 0) + 1
+        if counts[key] <= per_prompt:
+            kept.append(row)
+    return kept
+
+
 def train_owl(
     args: argparse.Namespace, base: str, trajectories: list[Trajectory], held_out: EvalDataset
 ) -> tuple[str, dict[str, Any]]:
     from workforce_graph.training import TrainOptions, train_dpo, train_sft
 
     sft = unique(sft_rows(trajectories).rows, "prompt", "completion")
-    dpo = unique(dpo_rows(trajectories).rows, "prompt", "chosen", "rejected")
+    dpo = at_most(
+        unique(dpo_rows(trajectories).rows, "prompt", "chosen", "rejected"),
+        args.pairs_per_prompt,
+    )
     guard(sft + dpo, held_out, "OWL training rows")
     figures: dict[str, Any] = {"sft_rows": len(sft), "dpo_pairs": len(dpo)}
     planner = base
@@ -418,6 +489,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     from workforce_graph.training import resolve_base_model
 
     started = time.perf_counter()
+    try:
+        WORKER_SETS[args.workers]()  # a missing plugin stops the run here, in one line
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
     args.out.mkdir(parents=True, exist_ok=True)
     train, flow_train, held_out = splits(args)
     note(

@@ -15,6 +15,11 @@ from tests.test_cli import assert_one_line_error, call, in_process_env  # noqa: 
 from workforce_graph import build_workforce_graph
 from workforce_graph.evaluation.datasets import load_curriculum
 from workforce_graph.evaluation.datasets.curriculum import NEEDED_CAPABILITIES
+from workforce_graph.evaluation.datasets.exact_generator import (
+    NO_RESULT,
+    ResultsAnswer,
+    answer_from_results,
+)
 from workforce_graph.evaluation.datasets.exact_workers import (
     exact_workers,
     solve_code,
@@ -109,12 +114,12 @@ def _run(question: str, worker: str, description: str | None = None) -> dict[str
                     "capabilities": [WORKER_TAGS[worker]],
                 }
             ),
-            # The generator repeats the result it was given: the worker decided.
-            "generator": lambda m: str(m[-1].content).split("Results:\n")[-1].split("\n\n")[0],
         }
     )
     graph = build_workforce_graph(
         model=model,
+        # The answer is the result the worker gave: the routing decided.
+        role_models={"generator": ResultsAnswer()},
         workers=exact_workers(list(collect_workers().available.values())),
         settings=WorkforceSettings(max_replans=0, max_subtasks=1, verify_results=False),
     ).compile()
@@ -136,6 +141,23 @@ def test_a_right_routing_whose_description_lost_the_numbers_fails() -> None:
     state = _run("What is 412 * 38?", "code", description="Multiply the two numbers.")
     assert not state["answer"]["complete"]
     assert "15656" not in state["answer"]["text"]
+    assert state["answer"]["text"].startswith(NO_RESULT)
+
+
+def test_the_exact_generator_answers_with_the_results_not_the_descriptions() -> None:
+    prompt = (
+        "Request:\nCompute 12 * 3 and 5 * 5, then add them.\n\n"
+        "Results:\n[s1] Compute 12 * 3\n12 * 3 = 36\n\n[s2] Compute 5 * 5\n5 * 5 = 25\n\n"
+        "[s3] Add the results of s1 and s2\n36 + 25 = 61\n\n"
+        "Answer format (follow it exactly):\nFINAL ANSWER: [your answer]"
+    )
+    assert answer_from_results(prompt) == ("FINAL ANSWER: 12 * 3 = 36; 5 * 5 = 25; 36 + 25 = 61")
+    assert answer_from_results("Request:\nWhat is 2 * 2?\n\nResults:\n(none)") == NO_RESULT
+    # A description's numbers are the request's, never the answer's.
+    only_heading = "Request:\nWhat is 4 * 4?\n\nResults:\n[s1] Compute 4 * 4 = 16\n"
+    assert answer_from_results(only_heading) == NO_RESULT
+    reply = ResultsAnswer().invoke([("system", "Write the answer."), ("human", prompt)])
+    assert reply.content.endswith("36 + 25 = 61")
 
 
 def test_the_benchmarks_graphs_use_the_exact_workers_and_its_figure_names_every_side() -> None:
@@ -143,6 +165,8 @@ def test_the_benchmarks_graphs_use_the_exact_workers_and_its_figure_names_every_
     import learning_gain
 
     spec = learning_gain.graph("workforce", learning_gain.SETTINGS)
+    assert spec.describe()["role_models"] == {"generator": "exact"}
+    assert "generator" not in learning_gain.graph("flow", {}).describe()["role_models"]
     assert [w.name for w in spec.workers_factory()] == ["code", "reasoning", "finance"]
     assert all(w.factory is not None for w in spec.workers_factory())
     bundled = learning_gain.graph("workforce", learning_gain.SETTINGS, "bundled")
@@ -157,6 +181,10 @@ def test_the_benchmarks_graphs_use_the_exact_workers_and_its_figure_names_every_
         "families": ["fact", "tvm"],
         "planners": {"base": side, "owl": {**side, "pass@1": 0.25}},
     }
+    # DPO pairs: at most so many from one prompt (a DPO pass is the costly one).
+    pairs = [{"prompt": "p", "chosen": str(i), "rejected": "x"} for i in range(4)]
+    kept = learning_gain.at_most([*pairs, {"prompt": "q", "chosen": "c", "rejected": "x"}], 2)
+    assert [(r["prompt"], r["chosen"]) for r in kept] == [("p", "0"), ("p", "1"), ("q", "c")]
     svg = learning_gain.figure(summary)
     assert svg.startswith("<svg") and all(n in svg for n in ("base", "owl", "fact", "tvm", "all"))
 

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -81,6 +82,37 @@ async def test_unusable_sqlite_path_is_a_one_line_error(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(PersistenceError, match="cannot open the run database"):
         async with open_run_store(str(blocker / "runs.sqlite")):
+            pass
+
+
+async def test_sqlite_setup_meeting_another_setups_lock_tries_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some SQLite lock conflicts fail at once rather than wait (switching a new file to
+    WAL while another process does): the setup is tried again, and a conflict that
+    lasts is a one-line error, not a traceback."""
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    real_setup = AsyncSqliteSaver.setup
+    conflicts = {"left": 1}
+
+    async def conflicting_setup(self: AsyncSqliteSaver) -> None:
+        if conflicts["left"]:
+            conflicts["left"] -= 1
+            raise sqlite3.OperationalError("database is locked")
+        await real_setup(self)
+
+    monkeypatch.setattr(AsyncSqliteSaver, "setup", conflicting_setup)
+    path = str(tmp_path / "runs.sqlite")
+    async with open_run_store(path) as store:
+        await store.record_start(RunRecord.new("after1", "written after the conflict"))
+    assert conflicts["left"] == 0
+    async with open_run_store(path) as store:
+        assert [r.thread_id for r in await store.list_runs()] == ["after1"]
+
+    conflicts["left"] = 1_000
+    with pytest.raises(PersistenceError, match=r"cannot use the run database .*locked"):
+        async with open_run_store(str(tmp_path / "other.sqlite")):
             pass
 
 

@@ -39,6 +39,11 @@ POSTGRES_CONNECT_TIMEOUT_S = 10
 _SETUP_LOCK = 0x77666700
 """The advisory lock key under which a PostgreSQL database's tables are set up."""
 SETUP_WAIT_S = 120.0
+SQLITE_BUSY_TIMEOUT_S = 30.0
+"""How long a SQLite statement waits for another connection's lock (SQLite's default,
+5 s, was too short for two runs writing one file on a loaded machine)."""
+SQLITE_SETUP_ATTEMPTS = 5
+"""Tries at setting up a SQLite file that another process is setting up too."""
 """How long a process waits for another to finish setting up a PostgreSQL database."""
 
 _COLUMNS = (
@@ -213,23 +218,36 @@ async def _sqlite(target: DbTarget) -> AsyncIterator[RunStore]:
         # Opened once without aiosqlite first: a failed aiosqlite connect leaves its
         # worker thread behind, which prints a traceback when the process ends.
         sqlite3.connect(str(path)).close()
-        conn = await aiosqlite.connect(str(path))
+        conn = await aiosqlite.connect(str(path), timeout=SQLITE_BUSY_TIMEOUT_S)
     except (OSError, sqlite3.Error) as exc:
         raise PersistenceError(f"cannot open the run database {path}: {exc}") from exc
     try:
         # Autocommit: the store begins and commits its own transactions.
-        store_conn = await aiosqlite.connect(str(path), isolation_level=None)
+        store_conn = await aiosqlite.connect(
+            str(path), isolation_level=None, timeout=SQLITE_BUSY_TIMEOUT_S
+        )
     except (OSError, sqlite3.Error) as exc:
         await conn.close()
         raise PersistenceError(f"cannot open the run database {path}: {exc}") from exc
     try:
         store = _SqliteRunStore(AsyncSqliteSaver(conn), target, AsyncSqliteStore(store_conn))
-        try:
-            await store.checkpointer.setup()  # type: ignore[attr-defined]
-            await store.setup()
-            await _set_up_sqlite_store(store.store)
-        except sqlite3.Error as exc:
-            raise PersistenceError(f"cannot use the run database {path}: {exc}") from exc
+        for attempt in range(1, SQLITE_SETUP_ATTEMPTS + 1):
+            try:
+                await store.checkpointer.setup()  # type: ignore[attr-defined]
+                await store.setup()
+                await _set_up_sqlite_store(store.store)
+                break
+            except sqlite3.OperationalError as exc:
+                # Some of SQLite's lock conflicts (switching to WAL, upgrading a read
+                # to a write) fail at once instead of waiting out the busy timeout;
+                # the steps are idempotent, so another process setting up the same
+                # file is waited for by trying again.
+                if "locked" not in str(exc) or attempt == SQLITE_SETUP_ATTEMPTS:
+                    raise PersistenceError(f"cannot use the run database {path}: {exc}") from exc
+                await conn.rollback()
+                await asyncio.sleep(0.05 * 2**attempt)
+            except sqlite3.Error as exc:
+                raise PersistenceError(f"cannot use the run database {path}: {exc}") from exc
         yield store
     finally:
         await store_conn.close()
