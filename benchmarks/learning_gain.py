@@ -28,9 +28,9 @@ headline, from the bundled model, side by side on tasks no training row contains
    through the same GGUF export and runs on the local runtime under the same grammar, so
    the compared systems differ only in the planner's weights: the same workers, prompts,
    other roles (the exact generator, the bundled model greedy for the rest), settings
-   and seeds. Base against OWL on the
-   Workforce topology, base against Flow-GRPO on the flow topology, interleaved, on every
-   held-out task (``workforce_graph.evaluation.compare``).
+   and seeds. Base against OWL on the Workforce topology, base against Flow-GRPO on the
+   flow topology, interleaved, on every held-out task
+   (``workforce_graph.evaluation.compare``).
 
 Every stage keeps its output in ``--out`` and is skipped when it is there, so an
 interrupted run resumes where it stopped. Prints the comparisons' tables and one JSON
