@@ -57,6 +57,7 @@ from workforce_graph.evaluation.datasets import EvalDataset, load_curriculum
 from workforce_graph.evaluation.datasets.exact_workers import ExactWorkers
 from workforce_graph.evaluation.graphs import GraphSpec
 from workforce_graph.evaluation.leakage import leaked_questions
+from workforce_graph.evaluation.results_file import read_rows
 from workforce_graph.evaluation.runner import Evaluation
 from workforce_graph.exports.dpo import dpo_rows
 from workforce_graph.exports.sft import sft_rows
@@ -260,7 +261,12 @@ async def owl_rollouts(args: argparse.Namespace, train: EvalDataset) -> list[Tra
     for sample in range(args.samples):
         tasks = train.tasks
         if sample >= args.min_samples:
-            solved = {r["task_id"] for r in results(folders) if r.get("score") == 1.0}
+            solved = {
+                r["task_id"]
+                for folder in folders
+                for r in read_rows(folder / "results.jsonl")
+                if r.get("score") == 1.0
+            }
             tasks = [t for t in train.tasks if t.task_id not in solved]
         if not tasks:
             break
@@ -276,15 +282,6 @@ async def owl_rollouts(args: argparse.Namespace, train: EvalDataset) -> list[Tra
         await Evaluation(dataset=replace(train, tasks=tasks), graph=sampling, out_dir=folder).run()
         folders.append(folder)
     return list(read_trajectories(folders))
-
-
-def results(folders: list[Path]) -> list[dict[str, Any]]:
-    return [
-        json.loads(line)
-        for folder in folders
-        for line in (folder / "results.jsonl").read_text().splitlines()
-        if line.strip()
-    ]
 
 
 def unique(rows: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
